@@ -1,0 +1,32 @@
+# Two entry points: `make run` (set up + the main job on demo data) and `make test`.
+# Only Python 3.11 and pip are assumed; everything else is installed here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: run test setup lint benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || ($(PYTHON) -m pip install --user virtualenv && $(PYTHON) -m virtualenv $(VENV))
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(BIN)/churn demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check features models pipelines tests
+	$(BIN)/ruff format --check features models pipelines tests
+
+clean:
+	rm -rf $(VENV) .prefect data/raw/demo data/outputs/demo data/mlflow

@@ -1,0 +1,88 @@
+"""One feature table per cutoff: RFM + cadence, interaction quality, reason signals.
+
+This is the only entry point the pipelines use. It cuts every input table to rows
+strictly before the cutoff first, so nothing downstream can see the future.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features import interactions as ix
+from features import rfm, signals
+from features.labels import active_customers
+from features.windows import as_cutoff, before_cutoff
+
+
+def observable_features(
+    transaction_columns: set[str], interaction_columns: set[str] | None = None
+) -> list[str]:
+    """Feature names the given table columns can produce, in a fixed order."""
+    names = list(rfm.RFM_FEATURES) + signals.observable(transaction_columns)
+    if interaction_columns is not None:
+        names += ix.observable(interaction_columns)
+    return names
+
+
+def all_features() -> list[str]:
+    """Every feature the pipeline knows, as produced from complete tables."""
+    tx = {c for needs in signals.SIGNAL_FEATURES.values() for c in needs}
+    inter = {c for needs in ix.INTERACTION_FEATURES.values() for c in needs}
+    return observable_features(tx, inter)
+
+
+def unobservable_features(
+    transaction_columns: set[str], interaction_columns: set[str] | None = None
+) -> list[str]:
+    """Known features the given tables cannot produce (missing table or column)."""
+    have = set(observable_features(transaction_columns, interaction_columns))
+    return [name for name in all_features() if name not in have]
+
+
+def build_features(
+    transactions: pd.DataFrame,
+    cutoff: str | pd.Timestamp,
+    interactions: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    lookback_days: int = 365,
+) -> pd.DataFrame:
+    """Features for every customer active in the lookback window before the cutoff.
+
+    Args:
+        transactions: validated transactions (any dates; later rows are ignored).
+        cutoff: features use rows with ``timestamp < cutoff`` only.
+        interactions: validated interactions, or ``None`` when the business has none.
+        customers: validated customers table, or ``None``.
+        lookback_days: a customer is scored if they bought in this window.
+
+    Returns:
+        Frame indexed by ``customer_id`` (sorted) with :func:`observable_features`
+        columns as floats.
+    """
+    cutoff = as_cutoff(cutoff)
+    tx = before_cutoff(transactions, cutoff)
+    active = active_customers(tx, cutoff, lookback_days)
+    tx = tx.loc[tx["customer_id"].isin(active)]
+
+    signup = home = None
+    if customers is not None:
+        by_id = customers.drop_duplicates("customer_id").set_index("customer_id")
+        if "signup_date" in by_id:
+            signup = by_id["signup_date"].where(by_id["signup_date"] < cutoff)
+        if "region" in by_id:
+            home = by_id["region"]
+
+    parts = [
+        rfm.rfm_features(tx, cutoff, signup).reindex(active),
+        signals.signal_features(tx, cutoff, active, home),
+    ]
+    if interactions is not None:
+        inter = before_cutoff(interactions, cutoff)
+        inter = inter.loc[inter["customer_id"].isin(active)]
+        parts.append(ix.interaction_features(inter, cutoff, active))
+
+    features = pd.concat(parts, axis=1).astype(float)
+    columns = observable_features(
+        set(transactions.columns), None if interactions is None else set(interactions.columns)
+    )
+    return features[columns]

@@ -1,0 +1,63 @@
+"""The churn label: non-contractual churn, learned only from what came before.
+
+Among customers active in a lookback window before the cutoff, ``churned`` = no
+purchase in ``[cutoff, cutoff + horizon)``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.windows import as_cutoff
+
+
+def active_customers(
+    transactions: pd.DataFrame, cutoff: str | pd.Timestamp, lookback_days: int = 365
+) -> pd.Index:
+    """Customers with a purchase in ``[cutoff - lookback, cutoff)``, sorted."""
+    cutoff = as_cutoff(cutoff)
+    ts = transactions["timestamp"]
+    window = (ts >= cutoff - pd.Timedelta(days=lookback_days)) & (ts < cutoff)
+    ids = transactions.loc[window & (transactions["amount"] > 0), "customer_id"].unique()
+    return pd.Index(sorted(ids), name="customer_id")
+
+
+def label_horizon_end(cutoff: str | pd.Timestamp, horizon_days: int) -> pd.Timestamp:
+    """First day after the label window."""
+    return as_cutoff(cutoff) + pd.Timedelta(days=horizon_days)
+
+
+def churn_labels(
+    transactions: pd.DataFrame,
+    cutoff: str | pd.Timestamp,
+    horizon_days: int = 90,
+    lookback_days: int = 365,
+) -> pd.Series:
+    """Churn label per active customer.
+
+    Args:
+        transactions: validated transactions (all dates; the future is needed here only).
+        cutoff: label cutoff.
+        horizon_days: length of the window in which a purchase means "stayed".
+        lookback_days: a customer is active if they bought in this window before cutoff.
+
+    Returns:
+        Integer series (1 = churned) indexed by ``customer_id``.
+
+    Raises:
+        ValueError: if the data ends before the horizon does, which would label
+            customers as churned only because their future is missing.
+    """
+    cutoff = as_cutoff(cutoff)
+    end = label_horizon_end(cutoff, horizon_days)
+    last_day = transactions["timestamp"].max().normalize()
+    if last_day + pd.Timedelta(days=1) < end:
+        raise ValueError(
+            f"cutoff {cutoff.date()} + {horizon_days} days ends {end.date()}, after the last "
+            f"transaction day {last_day.date()}: the label window is not fully observed"
+        )
+    active = active_customers(transactions, cutoff, lookback_days)
+    ts = transactions["timestamp"]
+    future = transactions.loc[(ts >= cutoff) & (ts < end) & (transactions["amount"] > 0)]
+    stayed = pd.Index(future["customer_id"].unique())
+    return pd.Series((~active.isin(stayed)).astype(int), index=active, name="churned")

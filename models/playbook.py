@@ -1,0 +1,117 @@
+"""Recommended action per customer: the playbook table plus its two override rules.
+
+1. Do not fan the fire: an open grievance gets an apology and compensation first.
+2. Leave well alone: a valuable customer with no sign of decline is not called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from models.reasons import REASONS
+
+GRIEVANCE = "grievance"
+LEAVE_ALONE = "leave_alone"
+
+
+class PlaybookError(ValueError):
+    """The playbook file is malformed."""
+
+
+@dataclass(frozen=True)
+class Playbook:
+    actions: dict[str, str]
+    grievance_action: str
+    min_unresolved_30d: float
+    max_satisfaction_last: float
+    leave_alone_action: str
+    min_expected_value_quantile: float
+    max_churn_probability: float
+    min_spend_change_90d: float
+    max_overdue_ratio: float
+
+
+def parse_playbook(data: object, source: str) -> Playbook:
+    """Validate a parsed playbook document."""
+    try:
+        actions = dict(data["actions"])  # type: ignore[index]
+        grievance = data["overrides"][GRIEVANCE]  # type: ignore[index]
+        alone = data["overrides"][LEAVE_ALONE]  # type: ignore[index]
+        missing = [r for r in REASONS if r not in actions]
+        unknown = [r for r in actions if r not in REASONS]
+        if missing or unknown:
+            raise PlaybookError(
+                f"{source}: actions must name each reason once; missing {missing}, unknown {unknown}"
+            )
+        return Playbook(
+            actions={k: str(v) for k, v in actions.items()},
+            grievance_action=str(grievance["action"]),
+            min_unresolved_30d=float(grievance["min_unresolved_30d"]),
+            max_satisfaction_last=float(grievance["max_satisfaction_last"]),
+            leave_alone_action=str(alone["action"]),
+            min_expected_value_quantile=float(alone["min_expected_value_quantile"]),
+            max_churn_probability=float(alone["max_churn_probability"]),
+            min_spend_change_90d=float(alone["min_spend_change_90d"]),
+            max_overdue_ratio=float(alone["max_overdue_ratio"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, PlaybookError):
+            raise
+        raise PlaybookError(f"{source}: malformed playbook ({exc!r})") from exc
+
+
+def load_playbook(path: str | Path | None = None) -> Playbook:
+    """Load the playbook (the packaged default if ``path`` is None)."""
+    if path is None:
+        text = resources.files("models").joinpath("config/playbook.yaml").read_text()
+        source = "models/config/playbook.yaml"
+    else:
+        text, source = Path(path).read_text(), str(path)
+    return parse_playbook(yaml.safe_load(text), source)
+
+
+def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
+    """Action per customer.
+
+    Args:
+        scored: indexed by customer, with ``top_reason``, ``churn_probability`` and
+            ``expected_value``.
+        features: the same customers' features (grievance and decline signals).
+        playbook: the loaded playbook.
+
+    Returns:
+        Frame with ``recommended_action`` and ``action_rule`` (the reason key, or
+        ``grievance`` / ``leave_alone`` when an override fired).
+    """
+    f = features.reindex(scored.index)
+    nan = pd.Series(np.nan, index=f.index)
+    grievance = (f.get("unresolved_30d", nan) >= playbook.min_unresolved_30d) | (
+        f.get("satisfaction_last", nan) <= playbook.max_satisfaction_last
+    )
+    valuable = scored["expected_value"] >= scored["expected_value"].quantile(
+        playbook.min_expected_value_quantile
+    )
+    no_decline = (
+        (scored["churn_probability"] <= playbook.max_churn_probability)
+        & (f["spend_change_90d"] >= playbook.min_spend_change_90d)
+        & ~(f["overdue_ratio"] > playbook.max_overdue_ratio)
+    )
+    leave_alone = valuable & no_decline & ~grievance
+
+    rule = scored["top_reason"].astype(object).copy()
+    rule[leave_alone] = LEAVE_ALONE
+    rule[grievance] = GRIEVANCE
+    texts = {
+        **playbook.actions,
+        GRIEVANCE: playbook.grievance_action,
+        LEAVE_ALONE: playbook.leave_alone_action,
+    }
+    return pd.DataFrame(
+        {"recommended_action": rule.map(texts), "action_rule": rule}, index=scored.index
+    )

@@ -1,0 +1,113 @@
+"""From features and a trained model to the ranked at-risk list."""
+
+from __future__ import annotations
+
+import pandas as pd
+from xgboost import XGBClassifier
+
+from features.segments import assign_segments
+from models.explain import REASON_COLUMNS, contributions, reason_scores, top_drivers, top_reasons
+from models.playbook import LEAVE_ALONE, Playbook, recommend
+from models.reasons import ReasonMap
+from models.value import expected_value, value_at_risk
+
+LIST_COLUMNS = (
+    "customer_id",
+    "risk_rank",
+    "churn_probability",
+    "expected_value",
+    "value_at_risk",
+    "segment",
+    "top_reason",
+    "reason_confidence",
+    *REASON_COLUMNS,
+    "top_drivers",
+    "recommended_action",
+    "action_rule",
+    "model_version",
+    "scored_at",
+)
+
+
+class FeatureMismatchError(ValueError):
+    """The model needs features the current data cannot produce."""
+
+
+def model_features(model: XGBClassifier) -> list[str]:
+    return list(model.get_booster().feature_names or [])
+
+
+def align_features(features: pd.DataFrame, model: XGBClassifier) -> pd.DataFrame:
+    """The model's feature columns, in its order; refuse if the data lacks any."""
+    needed = model_features(model)
+    missing = [f for f in needed if f not in features.columns]
+    if missing:
+        raise FeatureMismatchError(
+            f"the model was trained on features this data cannot produce: {', '.join(missing)} "
+            "(a table or optional column it was trained with is missing); retrain on this data"
+        )
+    return features[needed]
+
+
+def score_customers(
+    model: XGBClassifier,
+    features: pd.DataFrame,
+    reason_map: ReasonMap,
+    playbook: Playbook,
+    horizon_days: int,
+    model_version: str,
+    scored_at: pd.Timestamp,
+    min_reason_confidence: float = 0.0,
+) -> pd.DataFrame:
+    """Every customer scored, explained, valued and given an action, ranked.
+
+    ``risk_rank`` orders the call list by value at risk (1 = call first); customers
+    the playbook says to leave alone get no rank.
+    """
+    x = align_features(features, model)
+    reason_map.check_covers(x.columns)
+    probability = pd.Series(model.predict_proba(x)[:, 1], index=x.index, name="churn_probability")
+    contribs = contributions(model.get_booster(), x)
+    reasons = reason_scores(contribs, reason_map)
+    expected = expected_value(features, horizon_days)
+    scored = pd.concat(
+        [
+            probability,
+            expected,
+            value_at_risk(probability, expected),
+            assign_segments(features),
+            top_reasons(reasons, min_reason_confidence),
+            reasons,
+            top_drivers(contribs, features, reason_map),
+        ],
+        axis=1,
+    )
+    scored = scored.join(recommend(scored, features, playbook))
+    scored["model_version"] = str(model_version)
+    scored["scored_at"] = scored_at
+    return rank(scored)
+
+
+def rank(scored: pd.DataFrame) -> pd.DataFrame:
+    """Sort by value at risk (ties: probability, then id) and number the call list."""
+    ordered = (
+        scored.rename_axis("customer_id")
+        .reset_index()
+        .sort_values(
+            ["value_at_risk", "churn_probability", "customer_id"],
+            ascending=[False, False, True],
+            kind="stable",
+        )
+    )
+    callable_ = ordered["action_rule"] != LEAVE_ALONE
+    ordered["risk_rank"] = pd.array([pd.NA] * len(ordered), dtype="Int64")
+    ordered.loc[callable_, "risk_rank"] = range(1, int(callable_.sum()) + 1)
+    return ordered[list(LIST_COLUMNS)].reset_index(drop=True)
+
+
+def at_risk_list(
+    scored: pd.DataFrame, threshold: float = 0.5, top: int | None = None
+) -> pd.DataFrame:
+    """The call list: ranked customers at or above the churn-probability threshold."""
+    listed = scored.loc[scored["risk_rank"].notna() & (scored["churn_probability"] >= threshold)]
+    return listed.head(top) if top is not None else listed

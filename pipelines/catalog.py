@@ -1,0 +1,117 @@
+"""All file reads and writes go through here: dataset name -> location and format.
+
+Writes are atomic: each file is written to a temporary name in the same folder and
+renamed over the old one only when every file of the set is complete, so a failed
+run leaves the previous outputs intact and readable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from features.contracts import InputError, ValidatedTable, validate_table
+
+# dataset name -> file name inside an output folder
+OUTPUTS = {
+    "transactions": "transactions.parquet",
+    "interactions": "interactions.parquet",
+    "customers": "customers.parquet",
+    "truth": "truth.parquet",
+    "features": "features.parquet",
+    "at_risk_csv": "at_risk.csv",
+    "at_risk": "at_risk.parquet",
+    "scores": "scores.parquet",
+}
+READABLE = (".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class Tables:
+    transactions: pd.DataFrame
+    interactions: pd.DataFrame | None
+    customers: pd.DataFrame | None
+    warnings: tuple[str, ...]
+    rows_read: dict[str, int]
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file as given, turning read failures into clear errors."""
+    source = str(path)
+    if not path.exists():
+        raise InputError(source, "file not found")
+    if path.suffix.lower() not in READABLE:
+        raise InputError(source, f"unsupported file type {path.suffix!r}; use .csv or .parquet")
+    if path.stat().st_size == 0:
+        raise InputError(source, "file is empty (0 bytes)")
+    try:
+        if path.suffix.lower() == ".csv":
+            # strings in, types decided by the contract: no silent float ids
+            return pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
+        return pd.read_parquet(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(source, f"not UTF-8 text (byte {exc.start}); re-save as UTF-8") from exc
+    except (pa.ArrowException, OSError, pd.errors.ParserError, ValueError) as exc:
+        raise InputError(source, f"cannot be read: {exc}") from exc
+
+
+def read_table(path: Path, table: str) -> ValidatedTable:
+    """Read and validate one input table."""
+    return validate_table(read_raw(path), table, source=path.name)
+
+
+def read_tables(
+    transactions: Path, interactions: Path | None = None, customers: Path | None = None
+) -> Tables:
+    """Read and validate the business's tables (interactions and customers optional)."""
+    tx = read_table(transactions, "transactions")
+    ix = read_table(interactions, "interactions") if interactions else None
+    cu = read_table(customers, "customers") if customers else None
+    parts = [("transactions", tx), ("interactions", ix), ("customers", cu)]
+    return Tables(
+        transactions=tx.frame,
+        interactions=ix.frame if ix else None,
+        customers=cu.frame if cu else None,
+        warnings=tuple(w for _, t in parts if t for w in t.warnings),
+        rows_read={name: len(t.frame) for name, t in parts if t},
+    )
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+def write_atomic(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+    """Write named datasets into ``out_dir``; all or nothing replaces the old files.
+
+    Returns:
+        dataset name -> final path.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, frame in frames.items():
+            final = out_dir / OUTPUTS[name]
+            temp = final.with_name(f".{final.name}.{token}.tmp{final.suffix}")
+            _write(frame, temp)
+            staged.append((temp, final))
+    except BaseException:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        for name in frames:
+            (out_dir / f".{OUTPUTS[name]}.{token}.tmp{Path(OUTPUTS[name]).suffix}").unlink(
+                missing_ok=True
+            )
+        raise
+    for temp, final in staged:
+        os.replace(temp, final)
+    return {name: out_dir / OUTPUTS[name] for name in frames}

@@ -1,0 +1,271 @@
+"""The `churn` command line. Every command prints where its outputs went.
+
+Heavy imports (Prefect, MLflow, XGBoost) happen inside commands, after the
+environment defaults below are set, so Prefect keeps its state inside the project.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Customer-churn pipeline: simulate, features, train, score, nightly, schedule.",
+)
+
+Opt = typer.Option
+TxOpt = Annotated[Path, Opt("--transactions", help="transactions table (.csv or .parquet)")]
+IxOpt = Annotated[Path | None, Opt("--interactions", help="interactions table (optional)")]
+CuOpt = Annotated[Path | None, Opt("--customers", help="customers table (optional)")]
+ConfigOpt = Annotated[Path | None, Opt("--config", help="YAML file of settings for this flow")]
+DataOpt = Annotated[
+    Path | None, Opt("--data-dir", help="where the MLflow store lives [default: data]")
+]
+
+
+def _environment() -> None:
+    """Embedded defaults: Prefect state in the project, no telemetry, quiet MLflow."""
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(code=2)
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from features.contracts import InputError
+    from models.playbook import PlaybookError
+    from models.reasons import ReasonMapError
+    from models.scoring import FeatureMismatchError
+
+    return (
+        InputError,
+        ReasonMapError,
+        PlaybookError,
+        FeatureMismatchError,
+        LookupError,
+        ValueError,
+        FileNotFoundError,
+    )
+
+
+def _inputs(transactions: Path, interactions: Path | None, customers: Path | None):  # noqa: ANN202
+    from pipelines.settings import InputPaths
+
+    return InputPaths(transactions=transactions, interactions=interactions, customers=customers)
+
+
+@app.callback()
+def main() -> None:
+    _environment()
+
+
+@app.command()
+def simulate(
+    customers: Annotated[int, Opt("--customers", help="number of customers")] = 20_000,
+    seed: Annotated[int, Opt("--seed")] = 0,
+    out: Annotated[Path, Opt("--out", help="output folder")] = Path("data/raw/demo"),
+    start: Annotated[str, Opt("--start")] = "2023-01-01",
+    end: Annotated[str, Opt("--end")] = "2025-12-31",
+) -> None:
+    """Write a simulated business (with ground truth in truth.parquet) to OUT."""
+    from pipelines.catalog import write_atomic
+    from pipelines.simulate import simulate as run
+
+    business = run(n_customers=customers, seed=seed, start=start, end=end)
+    paths = write_atomic(
+        {
+            "transactions": business.transactions,
+            "interactions": business.interactions,
+            "customers": business.customers,
+            "truth": business.truth,
+        },
+        out,
+    )
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def features(
+    transactions: TxOpt,
+    cutoff: Annotated[str, Opt("--cutoff", help="YYYY-MM-DD")],
+    out: Annotated[Path, Opt("--out")],
+    interactions: IxOpt = None,
+    customers: CuOpt = None,
+    lookback_days: Annotated[int, Opt("--lookback-days")] = 365,
+) -> None:
+    """Build the feature table for one cutoff -> OUT/features.parquet."""
+    try:
+        from pipelines.flows import build_features
+
+        path = build_features(
+            _inputs(transactions, interactions, customers), cutoff, out, lookback_days
+        )
+    except _expected_errors() as exc:
+        _fail(exc)
+    typer.echo(f"features: {path}")
+
+
+@app.command()
+def train(
+    transactions: TxOpt,
+    interactions: IxOpt = None,
+    customers: CuOpt = None,
+    horizon_days: Annotated[int | None, Opt("--horizon-days")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Train on the given tables, log to MLflow, register the model as @champion."""
+    try:
+        from pipelines.flows import result_json
+        from pipelines.flows import train as run
+        from pipelines.settings import TrainSettings, load_settings
+        from pipelines.tracking import ui_command
+
+        settings = load_settings(
+            TrainSettings, config, horizon_days=horizon_days, data_dir=data_dir
+        )
+        result = run(_inputs(transactions, interactions, customers), settings)
+    except _expected_errors() as exc:
+        _fail(exc)
+    typer.echo(result_json(result))
+    typer.echo(f"model: models:/{result.model_name}@champion (version {result.model_version})")
+    typer.echo(
+        f"MLflow store: {result.tracking_uri}\nopen it with: {ui_command(settings.data_dir)}"
+    )
+
+
+def _score_command(
+    flow_name: str,
+    transactions: Path,
+    interactions: Path | None,
+    customers: Path | None,
+    score_date: str | None,
+    top: int | None,
+    out: Path,
+    config: Path | None,
+    data_dir: Path | None,
+) -> None:
+    try:
+        from pipelines import flows
+        from pipelines.settings import ScoreSettings, load_settings
+
+        settings = load_settings(ScoreSettings, config, top=top, data_dir=data_dir)
+        run = getattr(flows, flow_name)
+        result = run(_inputs(transactions, interactions, customers), out, settings, score_date)
+    except _expected_errors() as exc:
+        _fail(exc)
+    typer.echo(flows.result_json(result))
+    for name, path in result.outputs.items():
+        typer.echo(f"{name}: {path}")
+
+
+ScoreDate = Annotated[
+    str | None, Opt("--score-date", help="YYYY-MM-DD [default: day after the data]")
+]
+TopOpt = Annotated[int | None, Opt("--top", help="cap the list at N customers")]
+OutOpt = Annotated[Path, Opt("--out", help="output folder")]
+
+
+@app.command()
+def score(
+    transactions: TxOpt,
+    out: OutOpt,
+    interactions: IxOpt = None,
+    customers: CuOpt = None,
+    score_date: ScoreDate = None,
+    top: TopOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Score active customers with the champion -> OUT/at_risk.csv, at_risk.parquet, scores.parquet."""
+    _score_command(
+        "score", transactions, interactions, customers, score_date, top, out, config, data_dir
+    )
+
+
+@app.command()
+def nightly(
+    transactions: TxOpt,
+    out: OutOpt,
+    interactions: IxOpt = None,
+    customers: CuOpt = None,
+    score_date: ScoreDate = None,
+    top: TopOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """The nightly job: features for the day and the scored list, all written to OUT."""
+    _score_command(
+        "nightly", transactions, interactions, customers, score_date, top, out, config, data_dir
+    )
+
+
+@app.command()
+def schedule(
+    transactions: TxOpt,
+    out: OutOpt,
+    interactions: IxOpt = None,
+    customers: CuOpt = None,
+    cron: Annotated[str, Opt("--cron")] = "0 2 * * *",
+    timezone: Annotated[str, Opt("--timezone")] = "UTC",
+    top: TopOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Serve the nightly flow through Prefect on a cron schedule (runs until stopped)."""
+    from prefect.schedules import Cron
+
+    from pipelines.flows import nightly as nightly_flow
+    from pipelines.settings import ScoreSettings, load_settings
+
+    settings = load_settings(ScoreSettings, config, top=top, data_dir=data_dir)
+    typer.echo(f"serving 'nightly' on cron '{cron}' ({timezone}); outputs -> {out}; Ctrl-C stops")
+    nightly_flow.serve(
+        name="nightly",
+        schedules=[Cron(cron, timezone=timezone)],
+        global_limit=1,
+        parameters={
+            "inputs": _inputs(transactions, interactions, customers).model_dump(mode="json"),
+            "out_dir": str(out),
+            "settings": settings.model_dump(mode="json"),
+        },
+    )
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, Opt("--customers")] = 20_000,
+    seed: Annotated[int, Opt("--seed")] = 0,
+    data_dir: Annotated[Path, Opt("--data-dir")] = Path("data"),
+) -> None:
+    """Everything on demo data: simulate, train, run the nightly flow, say where it all is."""
+    raw, out = data_dir / "raw" / "demo", data_dir / "outputs" / "demo"
+    if not (raw / "transactions.parquet").exists():
+        simulate(customers=customers, seed=seed, out=raw, start="2023-01-01", end="2025-12-31")
+    tables = dict(
+        transactions=raw / "transactions.parquet",
+        interactions=raw / "interactions.parquet",
+        customers=raw / "customers.parquet",
+    )
+    train(**tables, horizon_days=None, config=None, data_dir=data_dir)
+    nightly(**tables, out=out, score_date=None, top=None, config=None, data_dir=data_dir)
+    typer.echo(
+        f"\nat-risk list: {out / 'at_risk.csv'}\n"
+        f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri sqlite:///{(data_dir / 'mlflow' / 'mlflow.db').resolve()}\n"
+        f"Prefect UI:   PREFECT_HOME={os.environ['PREFECT_HOME']} .venv/bin/prefect server start"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

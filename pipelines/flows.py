@@ -1,0 +1,322 @@
+"""Prefect flows: build_features, train, score, nightly. Thin wiring around the pure
+functions in ``features/`` and ``models/``; I/O goes through ``pipelines.catalog``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from models.metrics import evaluate
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from features.build import build_features as build_feature_table
+from features.build import observable_features, unobservable_features
+from features.contracts import InputError
+from features.windows import as_cutoff
+from models import plots
+from models.explain import contributions
+from models.playbook import load_playbook
+from models.reasons import REASONS, ReasonMap, load_reason_map
+from models.scoring import at_risk_list, model_features, score_customers
+from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
+from pipelines import catalog, tracking
+from pipelines.settings import InputPaths, ScoreSettings, TrainSettings
+
+
+def _retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ANN001
+    """Retry I/O hiccups, never a file that is simply wrong."""
+    try:
+        state.result()
+    except (InputError, FileNotFoundError, LookupError, ValueError):
+        return False
+    except Exception:  # noqa: BLE001
+        return True
+    return False
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_retry_unless_bad_input,
+    cache_policy=NONE,
+)
+def load_tables(inputs: InputPaths) -> catalog.Tables:
+    tables = catalog.read_tables(inputs.transactions, inputs.interactions, inputs.customers)
+    logger = get_run_logger()
+    for warning in tables.warnings:
+        logger.warning(warning)
+    logger.info("rows read: %s", tables.rows_read)
+    return tables
+
+
+def report_observability(tables: catalog.Tables, reason_map: ReasonMap) -> dict[str, list[str]]:
+    """Which features and loss reasons these tables cannot show, logged for the user."""
+    tx_cols = set(tables.transactions.columns)
+    ix_cols = None if tables.interactions is None else set(tables.interactions.columns)
+    have = observable_features(tx_cols, ix_cols)
+    reason_map.check_covers(have)
+    missing = unobservable_features(tx_cols, ix_cols)
+    seen = {reason_map.reason_of(f) for f in have if reason_map.reason_of(f) != "unidentified"}
+    blind = [r for r in REASONS if r != "unidentified" and r not in seen]
+    if missing:
+        get_run_logger().warning(
+            "unobservable with these tables: %d features (%s); reasons with no signal: %s",
+            len(missing),
+            ", ".join(missing),
+            ", ".join(blind) or "none",
+        )
+    return {"unobservable_features": missing, "unobservable_reasons": blind}
+
+
+def default_score_date(transactions: pd.DataFrame) -> pd.Timestamp:
+    """The day after the last transaction: every row in the data is then usable."""
+    return transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_retry_unless_bad_input,
+    cache_policy=NONE,
+)
+def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+    return catalog.write_atomic(frames, out_dir)
+
+
+@flow(name="build_features")
+def build_features(
+    inputs: InputPaths, cutoff: str, out_dir: Path, lookback_days: int = 365
+) -> Path:
+    """Feature table for one cutoff -> ``out_dir/features.parquet``."""
+    tables = load_tables(inputs)
+    report_observability(tables, load_reason_map())
+    features = build_feature_table(
+        tables.transactions, cutoff, tables.interactions, tables.customers, lookback_days
+    )
+    paths = write_outputs({"features": features.reset_index()}, Path(out_dir))
+    get_run_logger().info("%d customers -> %s", len(features), paths["features"])
+    return paths["features"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_name: str
+    model_version: str
+    metrics: dict[str, float]
+    cutoffs: dict[str, str]
+    tracking_uri: str
+
+
+@flow(name="train")
+def train(inputs: InputPaths, settings: TrainSettings | None = None) -> TrainResult:
+    """Train on stacked cutoffs, early-stop on a later one, judge on the latest, register."""
+    settings = settings or TrainSettings()
+    logger = get_run_logger()
+    reason_map = load_reason_map(settings.reason_map)
+    tables = load_tables(inputs)
+    observability = report_observability(tables, reason_map)
+
+    tx = tables.transactions
+    cutoffs = choose_cutoffs(
+        tx["timestamp"].min(),
+        tx["timestamp"].max(),
+        settings.horizon_days,
+        settings.n_train_cutoffs,
+        settings.cutoff_step_days,
+        settings.min_history_days,
+    )
+    logger.info("cutoffs: %s", cutoffs.as_params())
+    args = (tables.interactions, tables.customers, settings.horizon_days, settings.lookback_days)
+    x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args)
+    x_valid, y_valid = labelled_features(tx, cutoffs.validation, *args)
+    x_hold, y_hold = labelled_features(tx, cutoffs.holdout, *args)
+    model = fit_classifier(x_train, y_train, x_valid, y_valid, **settings.xgb_params)
+
+    metrics = {
+        f"holdout_{k}": v for k, v in evaluate(y_hold, model.predict_proba(x_hold)[:, 1]).items()
+    }
+    metrics |= {
+        f"validation_{k}": v
+        for k, v in evaluate(y_valid, model.predict_proba(x_valid)[:, 1]).items()
+    }
+    metrics |= {
+        "train_rows": float(len(x_train)),
+        "train_churn_rate": float(y_train.mean()),
+        "best_iteration": float(model.best_iteration),
+    }
+    logger.info(
+        "holdout ROC-AUC %.3f, PR-AUC %.3f", metrics["holdout_roc_auc"], metrics["holdout_pr_auc"]
+    )
+    return log_and_register(
+        model, x_hold, y_hold, metrics, cutoffs.as_params(), observability, reason_map, settings
+    )
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+def log_and_register(
+    model,
+    x_hold,
+    y_hold,
+    metrics,
+    cutoff_params,
+    observability,  # noqa: ANN001
+    reason_map: ReasonMap,
+    settings: TrainSettings,
+) -> TrainResult:
+    uri = tracking.configure(settings.data_dir, settings.experiment)
+    y, p = y_hold.to_numpy(), model.predict_proba(x_hold)[:, 1]
+    sample = x_hold.sample(min(len(x_hold), 2000), random_state=0)
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.log_params(
+            {
+                **model.get_params(),
+                **cutoff_params,
+                "horizon_days": settings.horizon_days,
+                "lookback_days": settings.lookback_days,
+                "n_features": x_hold.shape[1],
+            }
+        )
+        mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
+        mlflow.log_dict({"features": list(x_hold.columns), **observability}, "features.json")
+        mlflow.log_dict(reason_map.to_dict(), "reason_map.json")
+        for name, fig in {
+            "roc.png": plots.roc_figure(y, p, metrics["holdout_roc_auc"]),
+            "lift.png": plots.lift_figure(y, p),
+            "calibration.png": plots.calibration_figure(y, p),
+            "shap_summary.png": plots.shap_summary_figure(
+                contributions(model.get_booster(), sample), sample
+            ),
+        }.items():
+            mlflow.log_figure(fig, f"plots/{name}")
+            plt.close(fig)
+        info = mlflow.xgboost.log_model(
+            model,
+            name="model",
+            registered_model_name=settings.model_name,
+            signature=infer_signature(sample, model.predict_proba(sample)[:, 1]),
+            input_example=sample.head(5),
+        )
+        version = str(info.registered_model_version)
+        mlflow.MlflowClient().set_registered_model_alias(
+            settings.model_name, tracking.CHAMPION, version
+        )
+        mlflow.set_tag("champion", "true")
+    get_run_logger().info(
+        "registered %s version %s as @%s", settings.model_name, version, tracking.CHAMPION
+    )
+    return TrainResult(run.info.run_id, settings.model_name, version, metrics, cutoff_params, uri)
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_unless_bad_input,
+    cache_policy=NONE,
+)
+def load_champion(settings: ScoreSettings):  # noqa: ANN201
+    tracking.configure(settings.data_dir, settings.experiment)
+    version = tracking.champion_version(settings.model_name)
+    model = mlflow.xgboost.load_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
+    return model, version
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score_date: str
+    model_version: str
+    customers_scored: int
+    customers_listed: int
+    value_at_risk_listed: float
+    reason_mix: dict[str, float]
+    outputs: dict[str, str]
+
+
+def _score(
+    tables: catalog.Tables,
+    settings: ScoreSettings,
+    score_date: str | None,
+    out_dir: Path,
+    write_features: bool,
+) -> ScoreResult:
+    logger = get_run_logger()
+    reason_map = load_reason_map(settings.reason_map)
+    playbook = load_playbook(settings.playbook)
+    report_observability(tables, reason_map)
+    cutoff = as_cutoff(score_date) if score_date else default_score_date(tables.transactions)
+    features = build_feature_table(
+        tables.transactions, cutoff, tables.interactions, tables.customers, settings.lookback_days
+    )
+    if features.empty:
+        raise ValueError(
+            f"no customer bought in the {settings.lookback_days} days before {cutoff.date()}"
+        )
+    model, version = load_champion(settings)
+    reason_map.check_covers(model_features(model))
+    scored = score_customers(
+        model,
+        features,
+        reason_map,
+        playbook,
+        settings.horizon_days,
+        version,
+        pd.Timestamp.now(tz="UTC").floor("s"),
+        settings.min_reason_confidence,
+    )
+    scored.insert(1, "score_date", cutoff)
+    listed = at_risk_list(scored, settings.risk_threshold, settings.top)
+    frames = {"at_risk_csv": listed, "at_risk": listed, "scores": scored}
+    if write_features:
+        frames["features"] = features.reset_index()
+    paths = write_outputs(frames, Path(out_dir))
+    mix = listed["top_reason"].value_counts(normalize=True).reindex(list(REASONS), fill_value=0.0)
+    logger.info(
+        "scored %d customers at %s; %d on the at-risk list -> %s",
+        len(scored),
+        cutoff.date(),
+        len(listed),
+        paths["at_risk_csv"],
+    )
+    return ScoreResult(
+        score_date=str(cutoff.date()),
+        model_version=str(version),
+        customers_scored=len(scored),
+        customers_listed=len(listed),
+        value_at_risk_listed=float(listed["value_at_risk"].sum()),
+        reason_mix={k: round(float(v), 4) for k, v in mix.items()},
+        outputs={k: str(v) for k, v in paths.items()},
+    )
+
+
+@flow(name="score")
+def score(
+    inputs: InputPaths,
+    out_dir: Path,
+    settings: ScoreSettings | None = None,
+    score_date: str | None = None,
+) -> ScoreResult:
+    """Score every active customer with the champion model and write the ranked list."""
+    return _score(
+        load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), False
+    )
+
+
+@flow(name="nightly")
+def nightly(
+    inputs: InputPaths,
+    out_dir: Path,
+    settings: ScoreSettings | None = None,
+    score_date: str | None = None,
+) -> ScoreResult:
+    """The night's job: features for the day, then the scored list (both written)."""
+    return _score(load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), True)
+
+
+def result_json(result: TrainResult | ScoreResult) -> str:
+    return json.dumps(asdict(result), indent=2, default=str)

@@ -1,0 +1,56 @@
+"""Settings per flow: defaults embedded, overridable from a YAML file and CLI flags.
+
+Nothing here touches the environment or the disk at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InputPaths(BaseModel):
+    """Where the business's tables are (CSV or Parquet, by extension)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transactions: Path
+    interactions: Path | None = None
+    customers: Path | None = None
+
+
+class CommonSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Path("data")
+    experiment: str = "churn"
+    model_name: str = "churn"
+    horizon_days: int = Field(90, ge=7)
+    lookback_days: int = Field(365, ge=30)
+    reason_map: Path | None = None  # None = the packaged models/config/reason_map.yaml
+
+
+class TrainSettings(CommonSettings):
+    n_train_cutoffs: int = Field(4, ge=1)
+    cutoff_step_days: int = Field(30, ge=1)
+    min_history_days: int = Field(180, ge=0)
+    xgb_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScoreSettings(CommonSettings):
+    risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    top: int | None = Field(None, ge=1)
+    min_reason_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    playbook: Path | None = None  # None = the packaged models/config/playbook.yaml
+
+
+def load_settings(cls: type[BaseModel], path: Path | None, **overrides: Any) -> Any:
+    """Settings from an optional YAML file, with non-None overrides (CLI flags) on top."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return cls(**values)
