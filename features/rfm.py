@@ -74,12 +74,11 @@ def peak_month_share(purchases: pd.DataFrame) -> pd.Series:
     High for seasonal buyers (a long gap is normal for them); NaN under three purchases.
     """
     months = purchases.assign(month=purchases["timestamp"].dt.month)
-    per_month = months.groupby(["customer_id", "month"]).size()
-    top_two = per_month.groupby(level="customer_id").nlargest(2).groupby(level=0).sum()
-    total = per_month.groupby(level="customer_id").sum()
-    share = (top_two / total).where(total >= 3)
-    share.index.name = "customer_id"
-    return share
+    per_month = months.groupby(["customer_id", "month"]).size().rename("n").reset_index()
+    busiest = per_month.sort_values(["customer_id", "n"], ascending=[True, False], kind="stable")
+    top_two = busiest.groupby("customer_id").head(2).groupby("customer_id")["n"].sum()
+    total = per_month.groupby("customer_id")["n"].sum()
+    return (top_two / total).where(total >= 3)
 
 
 def rfm_features(

@@ -91,7 +91,7 @@ def signal_features(
         out["category_shift_90d"] = _mix_shift(recent, prior, "category").reindex(customers)
         seen = prior[["customer_id", "category"]].drop_duplicates().assign(seen=True)
         flagged = recent.merge(seen, on=["customer_id", "category"], how="left")
-        has_prior = recent["customer_id"].isin(prior["customer_id"]).to_numpy()
+        has_prior = recent["customer_id"].isin(prior["customer_id"].unique()).to_numpy()
         new_share = (
             flagged.loc[has_prior, "seen"]
             .isna()

@@ -35,19 +35,30 @@ def reason_scores(contribs: pd.DataFrame, reason_map: ReasonMap) -> pd.DataFrame
     return pd.DataFrame(scores, index=contribs.index)
 
 
-def top_reasons(scores: pd.DataFrame, min_confidence: float = 0.0) -> pd.DataFrame:
-    """Top reason and its share of all positive contribution.
+def top_reasons(
+    scores: pd.DataFrame, min_score: float = 0.2, min_confidence: float = 0.2
+) -> pd.DataFrame:
+    """Top reason per customer and the share of positive contribution it holds.
 
-    A customer with no positive drivers, or whose top reason holds less than
-    ``min_confidence`` of the positive contribution, gets ``unidentified``: the honest
-    answer when the signal points nowhere in particular.
+    The candidate is the strongest *specific* reason (any but ``unidentified``). It is
+    kept only if it adds at least ``min_score`` log-odds of risk and holds at least
+    ``min_confidence`` of all positive contribution; otherwise the customer's risk is
+    plain decay with nothing else going on, and the honest answer is ``unidentified``.
+    Generic recency and frequency drivers are present in nearly every churner, so
+    letting them compete on raw size would bury the specific causes staff can act on.
     """
     values = scores[list(REASON_COLUMNS)].to_numpy(float)
     total = values.sum(axis=1)
-    best = values.argmax(axis=1)
-    confidence = np.divide(values.max(axis=1), total, out=np.zeros_like(total), where=total > 0)
+    specific = [i for i, r in enumerate(REASONS) if r != "unidentified"]
+    best = np.asarray(specific)[values[:, specific].argmax(axis=1)]
+    best_value = values[np.arange(len(values)), best]
+    share = np.divide(best_value, total, out=np.zeros_like(total), where=total > 0)
     reason = np.array(REASONS, dtype=object)[best]
-    reason[(total <= 0) | (confidence < min_confidence)] = "unidentified"
+    vague = (best_value < min_score) | (share < min_confidence)
+    reason[vague] = "unidentified"
+    unidentified = values[:, REASONS.index("unidentified")]
+    fallback = np.divide(unidentified, total, out=np.zeros_like(total), where=total > 0)
+    confidence = np.where(vague, fallback, share)
     return pd.DataFrame({"top_reason": reason, "reason_confidence": confidence}, index=scores.index)
 
 

@@ -57,7 +57,8 @@ def score_customers(
     horizon_days: int,
     model_version: str,
     scored_at: pd.Timestamp,
-    min_reason_confidence: float = 0.0,
+    min_reason_score: float = 0.2,
+    min_reason_confidence: float = 0.2,
 ) -> pd.DataFrame:
     """Every customer scored, explained, valued and given an action, ranked.
 
@@ -76,7 +77,7 @@ def score_customers(
             expected,
             value_at_risk(probability, expected),
             assign_segments(features),
-            top_reasons(reasons, min_reason_confidence),
+            top_reasons(reasons, min_reason_score, min_reason_confidence),
             reasons,
             top_drivers(contribs, features, reason_map),
         ],

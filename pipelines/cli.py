@@ -188,7 +188,7 @@ def score(
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
-    """Score active customers with the champion -> OUT/at_risk.csv, at_risk.parquet, scores.parquet."""
+    """Score active customers with the champion -> OUT/at_risk.{csv,parquet}, scores.parquet."""
     _score_command(
         "score", transactions, interactions, customers, score_date, top, out, config, data_dir
     )
@@ -250,6 +250,8 @@ def demo(
     data_dir: Annotated[Path, Opt("--data-dir")] = Path("data"),
 ) -> None:
     """Everything on demo data: simulate, train, run the nightly flow, say where it all is."""
+    from pipelines.tracking import ui_command
+
     raw, out = data_dir / "raw" / "demo", data_dir / "outputs" / "demo"
     if not (raw / "transactions.parquet").exists():
         simulate(customers=customers, seed=seed, out=raw, start="2023-01-01", end="2025-12-31")
@@ -262,7 +264,7 @@ def demo(
     nightly(**tables, out=out, score_date=None, top=None, config=None, data_dir=data_dir)
     typer.echo(
         f"\nat-risk list: {out / 'at_risk.csv'}\n"
-        f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri sqlite:///{(data_dir / 'mlflow' / 'mlflow.db').resolve()}\n"
+        f"MLflow UI:    .venv/bin/{ui_command(data_dir)}\n"
         f"Prefect UI:   PREFECT_HOME={os.environ['PREFECT_HOME']} .venv/bin/prefect server start"
     )
 

@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
-from models.metrics import evaluate
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
@@ -21,6 +20,7 @@ from features.contracts import InputError
 from features.windows import as_cutoff
 from models import plots
 from models.explain import contributions
+from models.metrics import evaluate
 from models.playbook import load_playbook
 from models.reasons import REASONS, ReasonMap, load_reason_map
 from models.scoring import at_risk_list, model_features, score_customers
@@ -267,6 +267,7 @@ def _score(
         settings.horizon_days,
         version,
         pd.Timestamp.now(tz="UTC").floor("s"),
+        settings.min_reason_score,
         settings.min_reason_confidence,
     )
     scored.insert(1, "score_date", cutoff)

@@ -43,7 +43,10 @@ class TrainSettings(CommonSettings):
 class ScoreSettings(CommonSettings):
     risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
     top: int | None = Field(None, ge=1)
-    min_reason_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    # a specific reason must add this much risk (log-odds) and hold this share of it,
+    # else the top reason is `unidentified` (see models.explain.top_reasons)
+    min_reason_score: float = Field(0.2, ge=0.0)
+    min_reason_confidence: float = Field(0.2, ge=0.0, le=1.0)
     playbook: Path | None = None  # None = the packaged models/config/playbook.yaml
 
 

@@ -37,7 +37,7 @@ def configure(data_dir: Path, experiment: str) -> str:
 def champion_version(model_name: str) -> str:
     """Version number holding the champion alias, with a clear error if there is none."""
     try:
-        return MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version
+        return str(MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version)
     except MlflowException as exc:
         raise LookupError(
             f"no '{model_name}@{CHAMPION}' model in the registry at {mlflow.get_tracking_uri()}; "

@@ -89,7 +89,7 @@ def test_every_rfm_feature_for_three_customers():
     assert list(result.columns) == list(RFM_FEATURES)
     assert set(EXPECTED) == set(RFM_FEATURES)
     # tight tolerance: 90d + 1s must not pass for 90d
-    pd.testing.assert_frame_equal(result, expected, check_index_type=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(result, expected, rtol=1e-12)
 
 
 def test_window_edges_start_inclusive_end_exclusive():
@@ -129,7 +129,7 @@ def test_window_edges_start_inclusive_end_exclusive():
         columns=columns,
         dtype=float,
     )
-    pd.testing.assert_frame_equal(result[columns], expected, check_index_type=False)
+    pd.testing.assert_frame_equal(result[columns], expected)
     # spend uses the same windows: b's purchase lands in the prior window only
     assert result.loc["b", "spend_90d"] == 0.0
     assert result.loc["b", "spend_prior_90d"] == 1.0

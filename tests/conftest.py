@@ -1,0 +1,42 @@
+"""Shared fixtures: one Prefect test harness and one small simulated business per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Keep Prefect's state out of the user's home even before the harness starts.
+os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parents[1] / ".prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Tests use their own throw-away MLflow stores, never a server the user points at.
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's real ephemeral API on loopback, started once (it costs ~10-20 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_tables(tmp_path_factory) -> dict[str, Path]:
+    """A small simulated business written as Parquet, plus its ground truth."""
+    from pipelines.catalog import write_atomic
+    from pipelines.simulate import simulate
+
+    out = tmp_path_factory.mktemp("demo")
+    business = simulate(n_customers=1500, seed=3)
+    return write_atomic(
+        {
+            "transactions": business.transactions,
+            "interactions": business.interactions,
+            "customers": business.customers,
+            "truth": business.truth,
+        },
+        out,
+    )

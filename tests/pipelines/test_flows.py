@@ -1,0 +1,155 @@
+"""The real flows under Prefect's test harness, with a real MLflow SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from features.contracts import InputError
+from models.reasons import REASONS
+from models.scoring import LIST_COLUMNS, FeatureMismatchError
+from pipelines import flows
+from pipelines.settings import InputPaths, ScoreSettings, TrainSettings
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _inputs(tables: dict[str, Path], with_interactions: bool = True) -> InputPaths:
+    return InputPaths(
+        transactions=tables["transactions"],
+        interactions=tables["interactions"] if with_interactions else None,
+        customers=tables["customers"] if with_interactions else None,
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="module")
+def trained(demo_tables, store) -> flows.TrainResult:
+    return flows.train(_inputs(demo_tables), TrainSettings(data_dir=store))
+
+
+@pytest.fixture(scope="module")
+def nightly_out(trained, demo_tables, store, tmp_path_factory) -> tuple[Path, flows.ScoreResult]:
+    out = tmp_path_factory.mktemp("nightly")
+    return out, flows.nightly(_inputs(demo_tables), out, ScoreSettings(data_dir=store))
+
+
+def test_train_registers_a_champion_with_metrics_plots_and_reason_map(trained):
+    client = MlflowClient(trained.tracking_uri)
+    version = client.get_model_version_by_alias("churn", "champion")
+    assert str(version.version) == trained.model_version == "1"
+    run = client.get_run(trained.run_id)
+    for metric in ("holdout_roc_auc", "holdout_pr_auc", "holdout_top_decile_lift", "holdout_brier"):
+        assert metric in run.data.metrics
+    assert run.data.metrics["holdout_roc_auc"] > 0.75
+    for param in ("train_cutoffs", "validation_cutoff", "holdout_cutoff", "horizon_days"):
+        assert param in run.data.params
+    # time-based: every training cutoff is before validation, which is before holdout
+    train_cutoffs = run.data.params["train_cutoffs"].split(",")
+    assert (
+        max(train_cutoffs)
+        < run.data.params["validation_cutoff"]
+        < run.data.params["holdout_cutoff"]
+    )
+    artifacts = {a.path for a in client.list_artifacts(trained.run_id, "plots")}
+    assert artifacts == {f"plots/{n}.png" for n in ("roc", "lift", "calibration", "shap_summary")}
+    reason_map = mlflow.artifacts.load_dict(f"runs:/{trained.run_id}/reason_map.json")
+    features = mlflow.artifacts.load_dict(f"runs:/{trained.run_id}/features.json")["features"]
+    assert set(features) <= set(reason_map["features"])
+    model_info = mlflow.models.get_model_info("models:/churn@champion")
+    assert model_info.signature is not None and model_info.saved_input_example_info is not None
+
+
+def test_nightly_writes_a_ranked_explained_list(nightly_out, trained):
+    out, result = nightly_out
+    listed = pd.read_csv(out / "at_risk.csv")
+    scores = pd.read_parquet(out / "scores.parquet")
+    features = pd.read_parquet(out / "features.parquet")
+    assert list(pd.read_parquet(out / "at_risk.parquet").columns) == list(listed.columns)
+    assert set(LIST_COLUMNS) <= set(listed.columns)
+    assert len(scores) == len(features) == result.customers_scored > 0
+    assert len(listed) == result.customers_listed > 0
+    assert listed["value_at_risk"].is_monotonic_decreasing
+    assert listed["risk_rank"].tolist() == sorted(listed["risk_rank"].tolist())
+    assert (listed["churn_probability"] >= 0.5).all()
+    assert set(listed["top_reason"]) <= set(REASONS)
+    assert listed["top_drivers"].str.len().gt(0).all()
+    assert listed["recommended_action"].notna().all()
+    assert (listed["model_version"].astype(str) == trained.model_version).all()
+    assert set(listed["customer_id"]) <= set(scores["customer_id"])
+    assert sum(result.reason_mix.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_score_with_top_n_caps_the_list(trained, demo_tables, store, tmp_path):
+    result = flows.score(_inputs(demo_tables), tmp_path, ScoreSettings(data_dir=store, top=7))
+    listed = pd.read_parquet(tmp_path / "at_risk.parquet")
+    assert len(listed) == result.customers_listed == 7
+    assert listed["risk_rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert not (tmp_path / "features.parquet").exists()  # only nightly writes features
+
+
+def test_bad_input_fails_clearly_and_keeps_yesterdays_list(
+    nightly_out, demo_tables, store, tmp_path
+):
+    out, _ = nightly_out
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = pd.read_parquet(demo_tables["transactions"]).astype({"amount": object})
+    broken.loc[[4, 9], "amount"] = "n/a"
+    bad = tmp_path / "transactions.csv"
+    broken.to_csv(bad, index=False)
+    inputs = InputPaths(transactions=bad, interactions=demo_tables["interactions"])
+    with pytest.raises(InputError) as err:
+        flows.nightly(inputs, out, ScoreSettings(data_dir=store))
+    assert "transactions.csv" in str(err.value) and "'amount'" in str(err.value)
+    assert err.value.rows[:2] == [5, 10]
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # same files, same bytes, no temp files left behind
+
+
+def test_failed_run_is_a_failed_prefect_state(demo_tables, store, tmp_path):
+    missing = InputPaths(transactions=tmp_path / "nope.parquet")
+    state = flows.nightly(missing, tmp_path, ScoreSettings(data_dir=store), return_state=True)
+    assert state.is_failed()
+    assert "nope.parquet: file not found" in state.message or "file not found" in str(
+        state.result(raise_on_failure=False)
+    )
+
+
+def test_model_needing_interactions_is_refused_on_transactions_only(
+    trained, demo_tables, store, tmp_path
+):
+    with pytest.raises(FeatureMismatchError, match="tickets_90d"):
+        flows.score(
+            _inputs(demo_tables, with_interactions=False), tmp_path, ScoreSettings(data_dir=store)
+        )
+
+
+def test_transactions_only_business_trains_and_scores(demo_tables, tmp_path):
+    store = tmp_path / "store"
+    inputs = _inputs(demo_tables, with_interactions=False)
+    trained = flows.train(inputs, TrainSettings(data_dir=store))
+    features = mlflow.artifacts.load_dict(f"runs:/{trained.run_id}/features.json")
+    assert "tickets_90d" in features["unobservable_features"]
+    assert not any(f.startswith(("tickets", "satisfaction")) for f in features["features"])
+    result = flows.score(inputs, tmp_path / "out", ScoreSettings(data_dir=store))
+    assert result.customers_scored > 0
+
+
+def test_build_features_flow_writes_one_row_per_active_customer(demo_tables, tmp_path):
+    path = flows.build_features(_inputs(demo_tables), "2025-01-01", tmp_path)
+    features = pd.read_parquet(path)
+    assert path == tmp_path / "features.parquet"
+    assert features["customer_id"].is_unique and len(features) > 100
+    tx = pd.read_parquet(demo_tables["transactions"])
+    active = tx.loc[
+        (tx.timestamp >= "2024-01-02") & (tx.timestamp < "2025-01-01") & (tx.amount > 0)
+    ]
+    assert set(features["customer_id"]) == set(active["customer_id"])

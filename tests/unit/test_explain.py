@@ -1,0 +1,257 @@
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from models.explain import REASON_COLUMNS, contributions, reason_scores, top_drivers, top_reasons
+from models.reasons import ReasonMapError, parse_reason_map
+
+REASON_MAP = parse_reason_map(
+    {
+        "features": {
+            "days_idle": {"reason": "unidentified", "phrase": "no purchase for {days_idle:.0f} days"},
+            "discount": {"reason": "competitor_offer", "phrase": "{discount:.0%} of spend discounted"},
+            "complaints": {"reason": "poor_interaction", "phrase": "{complaints:.0f} complaints"},
+            "tickets": {"reason": "poor_interaction", "phrase": "support tickets: {tickets:.0f}"},
+        }
+    },
+    "test map",
+)
+
+# Log-odds contributions; powers of two so every sum below is exact.
+CONTRIBS = pd.DataFrame(
+    {
+        "days_idle": [0.5, -0.5, 0.0],
+        "discount": [0.25, -0.125, -0.0625],
+        "complaints": [-0.25, 0.75, -0.0625],
+        "tickets": [0.125, 0.25, -0.5],
+    },
+    index=pd.Index(["a", "b", "c"], name="customer_id"),
+)
+
+FEATURES = pd.DataFrame(
+    {
+        "days_idle": [40.0, 5.0, 12.0],
+        "discount": [np.nan, 0.1, 0.0],
+        "complaints": [0.0, 3.0, 0.0],
+        "tickets": [2.0, 1.0, 0.0],
+    },
+    index=CONTRIBS.index,
+)
+
+
+def scores(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """A reason-score frame; reasons not named are 0."""
+    frame = pd.DataFrame(0.0, index=list(rows), columns=list(REASON_COLUMNS))
+    for customer, values in rows.items():
+        for reason, value in values.items():
+            frame.loc[customer, f"reason_{reason}"] = value
+    return frame
+
+
+# --- reason_scores --------------------------------------------------------------------
+
+
+def test_reason_scores_sum_only_positive_contributions_per_reason():
+    result = reason_scores(CONTRIBS, REASON_MAP)
+
+    expected = pd.DataFrame(
+        {
+            # complaints + tickets, negatives dropped:
+            # a: max(-0.25, 0) + 0.125 = 0.125; b: 0.75 + 0.25 = 1.0; c: 0 + 0 = 0
+            "reason_poor_interaction": [0.125, 1.0, 0.0],
+            # days_idle: a 0.5; b -0.5 -> 0; c 0
+            "reason_unidentified": [0.5, 0.0, 0.0],
+            # discount: a 0.25; b -0.125 -> 0; c -0.0625 -> 0
+            "reason_competitor_offer": [0.25, 0.0, 0.0],
+            # no feature carries these reasons
+            "reason_business_change": [0.0, 0.0, 0.0],
+            "reason_relocation": [0.0, 0.0, 0.0],
+            "reason_financial_distress": [0.0, 0.0, 0.0],
+        },
+        index=CONTRIBS.index,
+    )
+    pd.testing.assert_frame_equal(result, expected)
+
+
+def test_reason_scores_refuse_a_feature_without_a_reason():
+    with pytest.raises(ReasonMapError, match="features without a loss reason: refunds"):
+        reason_scores(CONTRIBS.assign(refunds=0.5), REASON_MAP)
+
+
+# --- top_reasons ----------------------------------------------------------------------
+
+
+def test_top_reasons_specific_reason_above_both_thresholds_wins():
+    result = top_reasons(
+        scores(
+            {
+                # total 0.5 + 0.25 + 0.25 = 1.0; poor 0.5 >= 0.2 and 0.5 / 1.0 >= 0.2
+                "clear": {"poor_interaction": 0.5, "unidentified": 0.25, "competitor_offer": 0.25},
+                # unidentified is largest, but is not a candidate: competitor 0.5 >= 0.2
+                # and holds 0.5 / (1.5 + 0.5) = 0.25 >= 0.2
+                "beats_decay": {"unidentified": 1.5, "competitor_offer": 0.5},
+                # financial 0.5 is the largest specific reason: 0.5 / (0.5 + 0.25 + 0.25) = 0.5
+                "finance": {
+                    "financial_distress": 0.5,
+                    "relocation": 0.25,
+                    "business_change": 0.25,
+                },
+            }
+        )
+    )
+
+    assert result["top_reason"].tolist() == ["poor_interaction", "competitor_offer", "financial_distress"]
+    assert result["reason_confidence"].tolist() == [0.5, 0.25, 0.5]
+
+
+def test_top_reasons_thresholds_are_inclusive():
+    # poor 0.25 == min_score; share 0.25 / (0.25 + 1.0) = 0.2 == min_confidence
+    result = top_reasons(
+        scores({"edge": {"poor_interaction": 0.25, "unidentified": 1.0}}),
+        min_score=0.25,
+        min_confidence=0.2,
+    )
+
+    assert result.loc["edge", "top_reason"] == "poor_interaction"
+    assert result.loc["edge", "reason_confidence"] == pytest.approx(0.2)
+
+
+def test_top_reasons_weak_or_spread_signal_is_unidentified():
+    result = top_reasons(
+        scores(
+            {
+                # weak: financial 0.125 < min_score 0.2 although it holds half the total;
+                # confidence = unidentified share = 0.125 / (0.125 + 0.125) = 0.5
+                "weak": {"financial_distress": 0.125, "unidentified": 0.125},
+                # spread: poor 0.5 >= 0.2 but holds 0.5 / (3 + 0.5 + 0.25 + 0.25) = 0.125 < 0.2;
+                # confidence = unidentified share = 3 / 4 = 0.75
+                "spread": {
+                    "unidentified": 3.0,
+                    "poor_interaction": 0.5,
+                    "competitor_offer": 0.25,
+                    "business_change": 0.25,
+                },
+                # weak and nothing else: confidence = unidentified share = 0 / 0.125 = 0
+                "weak_alone": {"relocation": 0.125},
+            }
+        ),
+        min_score=0.2,
+        min_confidence=0.2,
+    )
+
+    assert result["top_reason"].tolist() == ["unidentified"] * 3
+    assert result["reason_confidence"].tolist() == [0.5, 0.75, 0.0]
+
+
+def test_top_reasons_default_thresholds_are_0_2():
+    # competitor 0.1875 < 0.2 with defaults, kept once the score floor is lowered;
+    # its share is 0.1875 / (0.1875 + 0.5625) = 0.25
+    frame = scores({"x": {"competitor_offer": 0.1875, "unidentified": 0.5625}})
+
+    assert top_reasons(frame).loc["x", "top_reason"] == "unidentified"
+    lowered = top_reasons(frame, min_score=0.125)
+    assert lowered.loc["x", "top_reason"] == "competitor_offer"
+    assert lowered.loc["x", "reason_confidence"] == 0.25
+
+
+@pytest.mark.parametrize("min_score", [0.2, 0.0])
+@pytest.mark.parametrize("min_confidence", [0.2, 0.0])
+def test_top_reasons_no_positive_signal_is_unidentified_with_zero_confidence(
+    min_score, min_confidence
+):
+    result = top_reasons(scores({"flat": {}}), min_score, min_confidence)
+
+    assert result.loc["flat", "top_reason"] == "unidentified"
+    assert result.loc["flat", "reason_confidence"] == 0.0
+
+
+def test_top_reasons_never_names_a_specific_reason_without_evidence():
+    # Only recency decay adds risk; even with both thresholds at 0 (which the score
+    # settings allow) no specific reason has any evidence, so the answer is
+    # unidentified with all of the positive contribution: 0.75 / 0.75 = 1.0
+    result = top_reasons(scores({"decay": {"unidentified": 0.75}}), min_score=0.0, min_confidence=0.0)
+
+    assert result.loc["decay", "top_reason"] == "unidentified"
+    assert result.loc["decay", "reason_confidence"] == 1.0
+
+
+def test_top_reasons_keeps_the_index():
+    frame = scores({"z": {}, "y": {"poor_interaction": 1.0}})
+
+    assert top_reasons(frame).index.tolist() == ["z", "y"]
+
+
+# --- top_drivers ----------------------------------------------------------------------
+
+
+def test_top_drivers_lists_the_largest_positive_contributions_in_order():
+    result = top_drivers(CONTRIBS, FEATURES, REASON_MAP, k=3)
+
+    assert result.name == "top_drivers"
+    assert result.index.equals(CONTRIBS.index)
+    assert result.tolist() == [
+        # a: days_idle 0.5 > discount 0.25 > tickets 0.125 (complaints -0.25 is 4th);
+        # discount is NaN for a, so its phrase says so
+        "no purchase for 40 days; discount: unknown; support tickets: 2",
+        # b: complaints 0.75 > tickets 0.25; the third largest, discount -0.125, lowers risk
+        "3 complaints; support tickets: 1",
+        # c: nothing raises risk (days_idle is exactly 0)
+        "",
+    ]
+
+
+def test_top_drivers_k_limits_the_count():
+    result = top_drivers(CONTRIBS, FEATURES, REASON_MAP, k=1)
+
+    assert result.tolist() == ["no purchase for 40 days", "3 complaints", ""]
+
+
+# --- contributions from a real model ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(7)
+    x = pd.DataFrame(
+        rng.normal(size=(300, 5)),
+        columns=["days_idle", "discount", "complaints", "tickets", "spend"],
+        index=pd.Index([f"c{i:03d}" for i in range(300)], name="customer_id"),
+    )
+    logit = 1.5 * x["days_idle"] + x["complaints"] - 0.5 * x["spend"]
+    y = (logit + rng.normal(size=300) > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(x, y)
+    return model, x
+
+
+def test_contributions_add_up_to_the_margin(fitted):
+    shap = pytest.importorskip("shap")
+    model, x = fitted
+    booster = model.get_booster()
+
+    result = contributions(booster, x)
+    margin = booster.predict(xgb.DMatrix(x), output_margin=True)
+    bias = shap.TreeExplainer(model).expected_value
+
+    assert list(result.columns) == list(x.columns)  # bias column dropped
+    assert result.index.equals(x.index)
+    np.testing.assert_allclose(result.sum(axis=1).to_numpy() + bias, margin, atol=1e-4)
+    # the model did learn from the features, so the check is not 0 == 0
+    assert result["days_idle"].abs().max() > 0.1
+
+
+def test_contributions_agree_with_shap_tree_explainer(fitted):
+    shap = pytest.importorskip("shap")
+    model, x = fitted
+
+    result = contributions(model.get_booster(), x)
+    expected = shap.TreeExplainer(model).shap_values(x)
+
+    np.testing.assert_allclose(result.to_numpy(), expected, atol=1e-4)
+
+
+def test_contributions_follow_the_models_column_names(fitted):
+    model, x = fitted
+
+    with pytest.raises(ValueError, match="feature_names mismatch"):
+        contributions(model.get_booster(), x[list(reversed(x.columns))])
