@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from xgboost import XGBClassifier
@@ -22,7 +23,37 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "random_state": 0,
 }
 
+# Directions the business knows for certain: more grievances, payment trouble or ignored
+# contact never make a customer *safer*; more satisfaction never makes them riskier.
+# Constraining these keeps explanations sane where data is thin.
+MONOTONE: dict[str, int] = {
+    "unresolved_30d": 1,
+    "unresolved_90d": 1,
+    "unresolved_share_90d": 1,
+    "complaints_90d": 1,
+    "price_complaints_180d": 1,
+    "outreach_ignored_90d": 1,
+    "failed_payments_180d": 1,
+    "late_payments_180d": 1,
+    "satisfaction_last": -1,
+    "satisfaction_mean_365d": -1,
+}
 
-def build_classifier(**overrides: Any) -> XGBClassifier:
-    """An unfitted XGBoost classifier with the project's defaults, overridable."""
-    return XGBClassifier(**{**DEFAULT_PARAMS, **overrides})
+
+def monotone_constraints(feature_names: Iterable[str]) -> dict[str, int]:
+    """The known risk directions among the given features."""
+    return {name: MONOTONE[name] for name in feature_names if name in MONOTONE}
+
+
+def build_classifier(feature_names: Iterable[str] = (), **overrides: Any) -> XGBClassifier:
+    """An unfitted XGBoost classifier with the project's defaults, overridable.
+
+    Args:
+        feature_names: the training columns, to attach the known monotone directions.
+        **overrides: any XGBClassifier parameter.
+    """
+    params = {**DEFAULT_PARAMS, **overrides}
+    constraints = monotone_constraints(feature_names)
+    if constraints and "monotone_constraints" not in overrides:
+        params["monotone_constraints"] = constraints
+    return XGBClassifier(**params)

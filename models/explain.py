@@ -54,7 +54,8 @@ def top_reasons(
     best_value = values[np.arange(len(values)), best]
     share = np.divide(best_value, total, out=np.zeros_like(total), where=total > 0)
     reason = np.array(REASONS, dtype=object)[best]
-    vague = (best_value < min_score) | (share < min_confidence)
+    # a reason with no risk-raising contribution at all is never named, even at 0 thresholds
+    vague = (best_value <= 0) | (best_value < min_score) | (share < min_confidence)
     reason[vague] = "unidentified"
     unidentified = values[:, REASONS.index("unidentified")]
     fallback = np.divide(unidentified, total, out=np.zeros_like(total), where=total > 0)

@@ -47,7 +47,8 @@ def parse_playbook(data: object, source: str) -> Playbook:
         unknown = [r for r in actions if r not in REASONS]
         if missing or unknown:
             raise PlaybookError(
-                f"{source}: actions must name each reason once; missing {missing}, unknown {unknown}"
+                f"{source}: actions must name each reason once; "
+                f"missing {missing}, unknown {unknown}"
             )
         return Playbook(
             actions={k: str(v) for k, v in actions.items()},
@@ -73,7 +74,11 @@ def load_playbook(path: str | Path | None = None) -> Playbook:
         source = "models/config/playbook.yaml"
     else:
         text, source = Path(path).read_text(), str(path)
-    return parse_playbook(yaml.safe_load(text), source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlaybookError(f"{source}: not valid YAML: {exc}") from exc
+    return parse_playbook(data, source)
 
 
 def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:

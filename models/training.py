@@ -106,6 +106,6 @@ def fit_classifier(
     **params: object,
 ) -> XGBClassifier:
     """Fit with early stopping on the (later) validation cutoff."""
-    model = build_classifier(**params)
+    model = build_classifier(x_train.columns, **params)
     model.fit(x_train, y_train, eval_set=[(x_valid, y_valid)], verbose=False)
     return model

@@ -36,6 +36,11 @@ def _environment() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _tracking_uri() -> str | None:
+    """The user's tracking server, if they named one (read before MLflow touches the env)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
 def _fail(exc: Exception) -> None:
     typer.secho(f"error: {exc}", fg="red", err=True)
     raise typer.Exit(code=2)
@@ -133,16 +138,19 @@ def train(
         from pipelines.tracking import ui_command
 
         settings = load_settings(
-            TrainSettings, config, horizon_days=horizon_days, data_dir=data_dir
+            TrainSettings,
+            config,
+            horizon_days=horizon_days,
+            data_dir=data_dir,
+            tracking_uri=_tracking_uri(),
         )
         result = run(_inputs(transactions, interactions, customers), settings)
     except _expected_errors() as exc:
         _fail(exc)
     typer.echo(result_json(result))
     typer.echo(f"model: models:/{result.model_name}@champion (version {result.model_version})")
-    typer.echo(
-        f"MLflow store: {result.tracking_uri}\nopen it with: {ui_command(settings.data_dir)}"
-    )
+    typer.echo(f"MLflow store: {result.tracking_uri}")
+    typer.echo(f"open it with: {ui_command(settings.data_dir, settings.tracking_uri)}")
 
 
 def _score_command(
@@ -160,7 +168,9 @@ def _score_command(
         from pipelines import flows
         from pipelines.settings import ScoreSettings, load_settings
 
-        settings = load_settings(ScoreSettings, config, top=top, data_dir=data_dir)
+        settings = load_settings(
+            ScoreSettings, config, top=top, data_dir=data_dir, tracking_uri=_tracking_uri()
+        )
         run = getattr(flows, flow_name)
         result = run(_inputs(transactions, interactions, customers), out, settings, score_date)
     except _expected_errors() as exc:
@@ -229,7 +239,9 @@ def schedule(
     from pipelines.flows import nightly as nightly_flow
     from pipelines.settings import ScoreSettings, load_settings
 
-    settings = load_settings(ScoreSettings, config, top=top, data_dir=data_dir)
+    settings = load_settings(
+        ScoreSettings, config, top=top, data_dir=data_dir, tracking_uri=_tracking_uri()
+    )
     typer.echo(f"serving 'nightly' on cron '{cron}' ({timezone}); outputs -> {out}; Ctrl-C stops")
     nightly_flow.serve(
         name="nightly",
@@ -264,7 +276,7 @@ def demo(
     nightly(**tables, out=out, score_date=None, top=None, config=None, data_dir=data_dir)
     typer.echo(
         f"\nat-risk list: {out / 'at_risk.csv'}\n"
-        f"MLflow UI:    .venv/bin/{ui_command(data_dir)}\n"
+        f"MLflow UI:    .venv/bin/{ui_command(data_dir, _tracking_uri())}\n"
         f"Prefect UI:   PREFECT_HOME={os.environ['PREFECT_HOME']} .venv/bin/prefect server start"
     )
 

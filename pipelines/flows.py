@@ -170,7 +170,7 @@ def log_and_register(
     reason_map: ReasonMap,
     settings: TrainSettings,
 ) -> TrainResult:
-    uri = tracking.configure(settings.data_dir, settings.experiment)
+    uri = tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     y, p = y_hold.to_numpy(), model.predict_proba(x_hold)[:, 1]
     sample = x_hold.sample(min(len(x_hold), 2000), random_state=0)
     with mlflow.start_run(run_name="train") as run:
@@ -221,7 +221,7 @@ def log_and_register(
     cache_policy=NONE,
 )
 def load_champion(settings: ScoreSettings):  # noqa: ANN201
-    tracking.configure(settings.data_dir, settings.experiment)
+    tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     version = tracking.champion_version(settings.model_name)
     model = mlflow.xgboost.load_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
     return model, version

@@ -28,6 +28,8 @@ class CommonSettings(BaseModel):
     data_dir: Path = Path("data")
     experiment: str = "churn"
     model_name: str = "churn"
+    # None = embedded SQLite store under data_dir; the CLI fills it from MLFLOW_TRACKING_URI
+    tracking_uri: str | None = None
     horizon_days: int = Field(90, ge=7)
     lookback_days: int = Field(365, ge=30)
     reason_map: Path | None = None  # None = the packaged models/config/reason_map.yaml

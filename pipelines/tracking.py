@@ -18,15 +18,27 @@ def local_store(data_dir: Path) -> tuple[str, str]:
     return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
 
 
-def configure(data_dir: Path, experiment: str) -> str:
-    """Point MLflow at the configured store and experiment; return the tracking URI."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    artifacts = None
+def configure(data_dir: Path, experiment: str, tracking_uri: str | None = None) -> str:
+    """Point MLflow at the store and experiment; return the tracking URI.
+
+    Args:
+        data_dir: the project's data folder (holds the embedded store).
+        experiment: MLflow experiment name.
+        tracking_uri: a tracking server or database URI; None = the embedded SQLite store.
+    """
+    uri, artifacts = tracking_uri, None
     if not uri:
         uri, artifacts = local_store(data_dir)
         (data_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # set_tracking_uri also exports MLFLOW_TRACKING_URI; undo that so one run's store never
+    # becomes the next run's "user choice" in the same process
+    if user_env is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_env
     if mlflow.get_experiment_by_name(experiment) is None:
         # artifacts beside the database, not in ./mlruns of whatever folder we run from
         mlflow.create_experiment(experiment, artifact_location=artifacts)
@@ -45,7 +57,7 @@ def champion_version(model_name: str) -> str:
         ) from exc
 
 
-def ui_command(data_dir: Path) -> str:
+def ui_command(data_dir: Path, tracking_uri: str | None = None) -> str:
     """How a person opens the MLflow UI on the store we used."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or local_store(data_dir)[0]
+    uri = tracking_uri or local_store(data_dir)[0]
     return f"mlflow ui --backend-store-uri {uri}"

@@ -72,3 +72,16 @@ def test_missing_column_is_named(tmp_path):
     result = invoke("features", "--transactions", bad, "--cutoff", "2024-02-01", "--out", tmp_path)
     assert result.exit_code == 2
     assert "tx.csv" in result.output and "timestamp" in result.output
+
+
+def test_mlflow_tracking_uri_overrides_the_embedded_store(tmp_path, monkeypatch, demo_tables):
+    server_db = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{server_db}")
+    monkeypatch.chdir(tmp_path)  # artifacts of a foreign store land relative to cwd
+    result = invoke(
+        "train", "--transactions", demo_tables["transactions"], "--data-dir", tmp_path / "data"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"MLflow store: sqlite:///{server_db}" in result.output
+    assert server_db.exists()
+    assert not (tmp_path / "data" / "mlflow" / "mlflow.db").exists()

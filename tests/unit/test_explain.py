@@ -1,3 +1,7 @@
+import itertools
+import math
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,11 +10,22 @@ import xgboost as xgb
 from models.explain import REASON_COLUMNS, contributions, reason_scores, top_drivers, top_reasons
 from models.reasons import ReasonMapError, parse_reason_map
 
+with warnings.catch_warnings():
+    # shap's plotting colours trip matplotlib PendingDeprecationWarnings on import
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    import shap
+
 REASON_MAP = parse_reason_map(
     {
         "features": {
-            "days_idle": {"reason": "unidentified", "phrase": "no purchase for {days_idle:.0f} days"},
-            "discount": {"reason": "competitor_offer", "phrase": "{discount:.0%} of spend discounted"},
+            "days_idle": {
+                "reason": "unidentified",
+                "phrase": "no purchase for {days_idle:.0f} days",
+            },
+            "discount": {
+                "reason": "competitor_offer",
+                "phrase": "{discount:.0%} of spend discounted",
+            },
             "complaints": {"reason": "poor_interaction", "phrase": "{complaints:.0f} complaints"},
             "tickets": {"reason": "poor_interaction", "phrase": "support tickets: {tickets:.0f}"},
         }
@@ -101,7 +116,11 @@ def test_top_reasons_specific_reason_above_both_thresholds_wins():
         )
     )
 
-    assert result["top_reason"].tolist() == ["poor_interaction", "competitor_offer", "financial_distress"]
+    assert result["top_reason"].tolist() == [
+        "poor_interaction",
+        "competitor_offer",
+        "financial_distress",
+    ]
     assert result["reason_confidence"].tolist() == [0.5, 0.25, 0.5]
 
 
@@ -170,7 +189,9 @@ def test_top_reasons_never_names_a_specific_reason_without_evidence():
     # Only recency decay adds risk; even with both thresholds at 0 (which the score
     # settings allow) no specific reason has any evidence, so the answer is
     # unidentified with all of the positive contribution: 0.75 / 0.75 = 1.0
-    result = top_reasons(scores({"decay": {"unidentified": 0.75}}), min_score=0.0, min_confidence=0.0)
+    result = top_reasons(
+        scores({"decay": {"unidentified": 0.75}}), min_score=0.0, min_confidence=0.0
+    )
 
     assert result.loc["decay", "top_reason"] == "unidentified"
     assert result.loc["decay", "reason_confidence"] == 1.0
@@ -224,30 +245,97 @@ def fitted():
     return model, x
 
 
+def exact_tree_shapley(booster: xgb.Booster, row: pd.Series) -> tuple[pd.Series, float, float]:
+    """Path-dependent Shapley values by brute force over every feature subset.
+
+    The TreeSHAP definition without its fast algorithm: v(S) is the sum over trees of
+    the expected leaf value when the features in S are fixed to the row's values and
+    the others are averaged out by node cover. Read from the model's own tree dump.
+
+    Returns:
+        The Shapley value per feature, v(empty set), and v(all features).
+    """
+    dump = booster.trees_to_dataframe()
+    nodes = {node.ID: node for node in dump.itertuples()}
+    roots = [f"{tree}-0" for tree in dump["Tree"].unique()]
+
+    def expected(node_id: str, known: set[str]) -> float:
+        node = nodes[node_id]
+        if node.Feature == "Leaf":
+            return node.Gain
+        if node.Feature in known:
+            # XGBoost compares float32 inputs: x < split goes to "Yes"
+            below = np.float32(row[node.Feature]) < node.Split
+            return expected(node.Yes if below else node.No, known)
+        yes, no = nodes[node.Yes], nodes[node.No]
+        return (
+            yes.Cover * expected(node.Yes, known) + no.Cover * expected(node.No, known)
+        ) / node.Cover
+
+    names = list(row.index)
+    m = len(names)
+    value = {
+        frozenset(subset): sum(expected(root, set(subset)) for root in roots)
+        for k in range(m + 1)
+        for subset in itertools.combinations(names, k)
+    }
+    phi = {}
+    for feature in names:
+        others = [n for n in names if n != feature]
+        phi[feature] = sum(
+            math.factorial(k)
+            * math.factorial(m - k - 1)
+            / math.factorial(m)
+            * (value[frozenset(subset) | {feature}] - value[frozenset(subset)])
+            for k in range(m)
+            for subset in itertools.combinations(others, k)
+        )
+    return pd.Series(phi), value[frozenset()], value[frozenset(names)]
+
+
 def test_contributions_add_up_to_the_margin(fitted):
-    shap = pytest.importorskip("shap")
     model, x = fitted
     booster = model.get_booster()
 
     result = contributions(booster, x)
+    bias = booster.predict(xgb.DMatrix(x), pred_contribs=True)[:, -1]  # the dropped column
     margin = booster.predict(xgb.DMatrix(x), output_margin=True)
-    bias = shap.TreeExplainer(model).expected_value
 
-    assert list(result.columns) == list(x.columns)  # bias column dropped
+    assert list(result.columns) == list(x.columns)
     assert result.index.equals(x.index)
+    assert np.ptp(bias) == 0.0  # one expected value for everybody
     np.testing.assert_allclose(result.sum(axis=1).to_numpy() + bias, margin, atol=1e-4)
     # the model did learn from the features, so the check is not 0 == 0
     assert result["days_idle"].abs().max() > 0.1
 
 
 def test_contributions_agree_with_shap_tree_explainer(fitted):
-    shap = pytest.importorskip("shap")
+    # For XGBoost models shap's TreeExplainer hands over to XGBoost's own
+    # pred_contribs, so this guards the wiring (columns, bias column dropped, order);
+    # the brute-force test below is the independent check of the values.
     model, x = fitted
 
     result = contributions(model.get_booster(), x)
     expected = shap.TreeExplainer(model).shap_values(x)
 
     np.testing.assert_allclose(result.to_numpy(), expected, atol=1e-4)
+
+
+def test_contributions_are_the_exact_shapley_values(fitted):
+    model, x = fitted
+    booster = model.get_booster()
+    rows = x.iloc[:5]
+
+    result = contributions(booster, rows)
+    bias = booster.predict(xgb.DMatrix(rows), pred_contribs=True)[:, -1]
+    margin = booster.predict(xgb.DMatrix(rows), output_margin=True)
+
+    for i, (customer, row) in enumerate(rows.iterrows()):
+        phi, nothing_known, everything_known = exact_tree_shapley(booster, row)
+        np.testing.assert_allclose(result.loc[customer].to_numpy(), phi.to_numpy(), atol=1e-4)
+        # margin = base margin + the trees' leaves; bias = base margin + E[trees]
+        base_margin = margin[i] - everything_known
+        assert bias[i] == pytest.approx(base_margin + nothing_known, abs=1e-4)
 
 
 def test_contributions_follow_the_models_column_names(fitted):

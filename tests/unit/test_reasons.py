@@ -19,7 +19,10 @@ def tiny_map_doc() -> dict:
     return {
         "version": 2,
         "features": {
-            "days_idle": {"reason": "unidentified", "phrase": "no purchase for {days_idle:.0f} days"},
+            "days_idle": {
+                "reason": "unidentified",
+                "phrase": "no purchase for {days_idle:.0f} days",
+            },
             "complaints": {"reason": "poor_interaction", "phrase": "{complaints:.0f} complaints"},
             # a phrase may use another feature's value
             "overdue": {
@@ -67,7 +70,9 @@ def test_packaged_phrase_text():
 
     # 45 days idle at 1.5x the usual gap; {:.1f} of 1.5 -> "1.5"
     assert (
-        describe(reason_map, "overdue_ratio", {"days_since_last_purchase": 45.0, "overdue_ratio": 1.5})
+        describe(
+            reason_map, "overdue_ratio", {"days_since_last_purchase": 45.0, "overdue_ratio": 1.5}
+        )
         == "no purchase for 45 days, 1.5x longer than usual"
     )
     # {:+.0%} of -0.25 -> "-25%"

@@ -1,0 +1,227 @@
+import numpy as np
+import pandas as pd
+import pytest
+from xgboost import XGBClassifier
+
+from features.build import build_features
+from features.contracts import validate_table
+from features.segments import SEGMENTS
+from models.explain import REASON_COLUMNS
+from models.playbook import GRIEVANCE, LEAVE_ALONE, load_playbook
+from models.reasons import REASONS, load_reason_map
+from models.scoring import (
+    LIST_COLUMNS,
+    FeatureMismatchError,
+    align_features,
+    at_risk_list,
+    rank,
+    score_customers,
+)
+
+# --- rank and at_risk_list ----------------------------------------------------------
+
+
+def scored(rows: dict[str, tuple[float, float, str]]) -> pd.DataFrame:
+    """A scored frame from ``id: (value_at_risk, churn_probability, action_rule)``."""
+    frame = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["value_at_risk", "churn_probability", "action_rule"]
+    )
+    filler = {
+        c: 0.0
+        for c in LIST_COLUMNS
+        if c not in frame.columns and c not in ("customer_id", "risk_rank")
+    }
+    return frame.assign(**filler)
+
+
+RANKED_INPUT = scored(
+    {
+        "d": (50.0, 0.5, "unidentified"),
+        "b": (80.0, 0.4, "poor_interaction"),
+        "f": (10.0, 0.2, "relocation"),
+        "c": (80.0, 0.8, "competitor_offer"),  # ties b on value: higher probability first
+        "e": (100.0, 0.9, LEAVE_ALONE),  # most at stake, but not to be called
+        "a": (50.0, 0.5, GRIEVANCE),  # ties d on value and probability: id order
+    }
+)
+
+
+def test_rank_orders_by_value_at_risk_then_probability_then_id():
+    result = rank(RANKED_INPUT)
+
+    assert list(result.columns) == list(LIST_COLUMNS)
+    # e 100 | c 80 (p 0.8) > b 80 (p 0.4) | a 50 = d 50 at p 0.5, a < d | f 10
+    assert result["customer_id"].tolist() == ["e", "c", "b", "a", "d", "f"]
+    # e is left alone: no rank, and the numbering skips it
+    assert result["risk_rank"].tolist() == [pd.NA, 1, 2, 3, 4, 5]
+    assert str(result["risk_rank"].dtype) == "Int64"
+    assert result.index.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_rank_does_not_depend_on_input_order():
+    expected = rank(RANKED_INPUT)
+
+    for seed in range(3):
+        shuffled = RANKED_INPUT.sample(frac=1.0, random_state=seed)
+        pd.testing.assert_frame_equal(rank(shuffled), expected)
+
+
+def test_rank_with_everyone_left_alone():
+    result = rank(scored({"a": (5.0, 0.1, LEAVE_ALONE), "b": (9.0, 0.1, LEAVE_ALONE)}))
+
+    assert result["customer_id"].tolist() == ["b", "a"]
+    assert result["risk_rank"].isna().all()
+
+
+def test_at_risk_list_threshold_is_inclusive_and_skips_the_unranked():
+    ranked = rank(RANKED_INPUT)
+
+    # p >= 0.5 and ranked: c 0.8, a 0.5, d 0.5 (e 0.9 is left alone; b 0.4, f 0.2 below)
+    assert at_risk_list(ranked, threshold=0.5)["customer_id"].tolist() == ["c", "a", "d"]
+    # p >= 0.45: the same three, b (0.4) is still out
+    assert at_risk_list(ranked, threshold=0.45)["customer_id"].tolist() == ["c", "a", "d"]
+    assert at_risk_list(ranked, threshold=0.0)["customer_id"].tolist() == ["c", "b", "a", "d", "f"]
+
+
+def test_at_risk_list_top_cuts_the_ranked_list():
+    ranked = rank(RANKED_INPUT)
+
+    assert at_risk_list(ranked, threshold=0.0, top=2)["customer_id"].tolist() == ["c", "b"]
+    assert at_risk_list(ranked, threshold=0.5, top=10)["customer_id"].tolist() == ["c", "a", "d"]
+
+
+# --- a real model on real feature columns -------------------------------------------
+
+CUTOFF = pd.Timestamp("2024-07-01")
+
+
+def ago(days: float) -> pd.Timestamp:
+    return CUTOFF - pd.Timedelta(days=days)
+
+
+def transactions() -> pd.DataFrame:
+    rows = [("a", ago(d), 30.0) for d in range(360, 0, -30)]  # monthly, 12 x 30
+    rows += [("b", ago(d), 50.0) for d in (300, 240, 200)]  # lapsed 200 days ago
+    rows += [("c", ago(10), 60.0)]  # brand new
+    rows += [("d", ago(170), 500.0), ("d", ago(100), 400.0), ("d", ago(20), 100.0)]
+    rows += [("e", ago(50), 40.0), ("e", ago(40), -40.0)]  # bought, then refunded
+    rows += [("f", ago(80), 20.0), ("f", ago(60), 20.0), ("f", ago(5), 20.0)]
+    rows += [("g", ago(350), 100.0), ("g", ago(340), 100.0), ("g", ago(5), 100.0)]
+    rows += [("h", ago(400), 70.0), ("h", ago(100), 70.0)]  # lapsed 100 days ago
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+    return validate_table(frame, "transactions", "test transactions").frame
+
+
+def interactions() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [
+            ("a", ago(60), "survey", 5.0, True),
+            ("b", ago(150), "survey", 2.0, True),  # last score 2/5: a grievance
+            ("d", ago(10), "complaint", np.nan, False),  # open complaint: a grievance
+            ("f", ago(200), "support_ticket", 4.0, True),
+        ],
+        columns=["customer_id", "timestamp", "kind", "satisfaction", "resolved"],
+    )
+    return validate_table(frame, "interactions", "test interactions").frame
+
+
+@pytest.fixture(scope="module")
+def features() -> pd.DataFrame:
+    return build_features(transactions(), CUTOFF, interactions())
+
+
+@pytest.fixture(scope="module")
+def model(features) -> XGBClassifier:
+    # made-up label: gone quiet for more than 60 days (b, h); each row repeated so that
+    # trees can split under the default min_child_weight
+    label = (features["days_since_last_purchase"] > 60).astype(int)
+    x, y = pd.concat([features] * 20), pd.concat([label] * 20)
+    return XGBClassifier(n_estimators=20, max_depth=3, random_state=0, n_jobs=1).fit(x, y)
+
+
+def score(model, features) -> pd.DataFrame:
+    return score_customers(
+        model,
+        features,
+        load_reason_map(),
+        load_playbook(),
+        horizon_days=90,
+        model_version="7",
+        scored_at=pd.Timestamp("2024-07-02 06:00", tz="UTC"),
+    )
+
+
+def test_align_features_reorders_columns_to_the_models_order(features, model):
+    shuffled = features[list(reversed(features.columns))].assign(unused=1.0)
+
+    result = align_features(shuffled, model)
+
+    assert list(result.columns) == list(features.columns)
+    pd.testing.assert_frame_equal(result, features)
+
+
+def test_align_features_names_the_missing_features(features, model):
+    transactions_only = features.drop(columns=["unresolved_30d", "satisfaction_last"])
+
+    with pytest.raises(FeatureMismatchError) as err:
+        align_features(transactions_only, model)
+
+    assert str(err.value).startswith(
+        "the model was trained on features this data cannot produce: "
+        "unresolved_30d, satisfaction_last ("
+    )
+
+
+def test_score_customers_end_to_end(features, model):
+    result = score(model, features).set_index("customer_id")
+
+    assert list(result.reset_index().columns) == list(LIST_COLUMNS)
+    assert sorted(result.index) == list("abcdefgh")
+    probability = pd.Series(model.predict_proba(features)[:, 1], index=features.index)
+    pd.testing.assert_series_equal(
+        result["churn_probability"], probability.reindex(result.index), check_names=False
+    )
+    assert result["churn_probability"].between(0.0, 1.0).all()
+    # the model learned the made-up label
+    assert result.loc[["b", "h"], "churn_probability"].min() > 0.5
+    assert result.loc[["a", "c", "g"], "churn_probability"].max() < 0.5
+    # a: 360 spent over 360 days -> 1 a day x 90 = 90; c: 60 over (10 -> 30) days x 90
+    # = 180; e: 40 - 40 = 0
+    assert result.loc[["a", "c", "e"], "expected_value"].tolist() == pytest.approx([90, 180, 0])
+    np.testing.assert_allclose(
+        result["value_at_risk"], result["churn_probability"] * result["expected_value"]
+    )
+    assert set(result["segment"]) <= set(SEGMENTS)
+    assert (result[list(REASON_COLUMNS)] >= 0).all().all()
+    assert result["reason_confidence"].between(0.0, 1.0).all()
+    assert set(result["top_reason"]) <= set(REASONS)
+    # b: last satisfaction 2/5; d: a complaint unresolved 10 days ago
+    assert result.loc[["b", "d"], "action_rule"].tolist() == [GRIEVANCE, GRIEVANCE]
+    # c: expected values sorted 0, 17.3, 45, 67.5, 77.1, 90, 180, 529.4 put the 0.8
+    # quantile at position 5.6: 90 + 0.6 x (180 - 90) = 144 <= 180; low risk, spend up
+    # (new customer), no cadence to be overdue on
+    assert result.loc["c", "action_rule"] == LEAVE_ALONE
+    assert pd.isna(result.loc["c", "risk_rank"])
+    # the churners' risk is explained in words
+    assert (result.loc[["b", "h"], "top_drivers"].str.len() > 0).all()
+    assert (result["recommended_action"].str.len() > 0).all()
+    assert (result["model_version"] == "7").all()
+    assert (result["scored_at"] == pd.Timestamp("2024-07-02 06:00", tz="UTC")).all()
+
+
+def test_score_customers_ranks_the_call_list(features, model):
+    result = score(model, features)
+
+    called = result["action_rule"] != LEAVE_ALONE
+    assert result.loc[called, "risk_rank"].tolist() == list(range(1, called.sum() + 1))
+    assert result.loc[~called, "risk_rank"].isna().all()
+    assert result["value_at_risk"].is_monotonic_decreasing
+
+
+def test_score_customers_does_not_depend_on_row_order(features, model):
+    expected = score(model, features)
+
+    for seed in range(2):
+        shuffled = features.sample(frac=1.0, random_state=seed)
+        assert not shuffled.index.equals(features.index)
+        pd.testing.assert_frame_equal(score(model, shuffled), expected)
