@@ -18,6 +18,12 @@ from models.reasons import REASONS
 
 GRIEVANCE = "grievance"
 LEAVE_ALONE = "leave_alone"
+SEASONAL_GAP = "seasonal_gap"
+# rules that keep a customer off the call list
+NOT_CALLED = (LEAVE_ALONE, SEASONAL_GAP)
+DEFAULT_SEASONAL_GAP_ACTION = (
+    "Off-season: this gap is normal for them; reach out just before their season"
+)
 
 
 class PlaybookError(ValueError):
@@ -35,6 +41,8 @@ class Playbook:
     max_churn_probability: float
     min_spend_change_90d: float
     max_overdue_ratio: float
+    seasonal_gap_action: str = DEFAULT_SEASONAL_GAP_ACTION
+    seasonal_gap_slack: float = 1.1
 
 
 def parse_playbook(data: object, source: str) -> Playbook:
@@ -43,6 +51,7 @@ def parse_playbook(data: object, source: str) -> Playbook:
         actions = dict(data["actions"])  # type: ignore[index]
         grievance = data["overrides"][GRIEVANCE]  # type: ignore[index]
         alone = data["overrides"][LEAVE_ALONE]  # type: ignore[index]
+        seasonal = data["overrides"].get(SEASONAL_GAP) or {}  # type: ignore[index]
         missing = [r for r in REASONS if r not in actions]
         unknown = [r for r in actions if r not in REASONS]
         if missing or unknown:
@@ -60,6 +69,9 @@ def parse_playbook(data: object, source: str) -> Playbook:
             max_churn_probability=float(alone["max_churn_probability"]),
             min_spend_change_90d=float(alone["min_spend_change_90d"]),
             max_overdue_ratio=float(alone["max_overdue_ratio"]),
+            # optional in older playbooks: defaults keep them loading
+            seasonal_gap_action=str(seasonal.get("action", DEFAULT_SEASONAL_GAP_ACTION)),
+            seasonal_gap_slack=float(seasonal.get("gap_slack", 1.1)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, PlaybookError):
@@ -92,7 +104,11 @@ def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) 
 
     Returns:
         Frame with ``recommended_action`` and ``action_rule`` (the reason key, or
-        ``grievance`` / ``leave_alone`` when an override fired).
+        ``grievance`` / ``leave_alone`` / ``seasonal_gap`` when an override fired).
+
+    A seasonal customer whose only risk is the gap itself (top reason ``unidentified``)
+    and who is still inside their longest normal gap is not at risk: they are waiting
+    for their season.
     """
     f = features.reindex(scored.index)
     nan = pd.Series(np.nan, index=f.index)
@@ -108,14 +124,26 @@ def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) 
         & ~(f["overdue_ratio"] > playbook.max_overdue_ratio)
     )
     leave_alone = valuable & no_decline & ~grievance
+    segment = scored["segment"] if "segment" in scored else pd.Series("", index=f.index)
+    within_normal_gap = f.get("days_since_last_purchase", nan) <= (
+        f.get("max_gap_days", nan) * playbook.seasonal_gap_slack
+    )
+    seasonal_gap = (
+        segment.eq("seasonal").fillna(False)
+        & scored["top_reason"].eq("unidentified").fillna(False)
+        & within_normal_gap
+        & ~grievance
+    )
 
     rule = scored["top_reason"].astype(object).copy()
+    rule[seasonal_gap] = SEASONAL_GAP
     rule[leave_alone] = LEAVE_ALONE
     rule[grievance] = GRIEVANCE
     texts = {
         **playbook.actions,
         GRIEVANCE: playbook.grievance_action,
         LEAVE_ALONE: playbook.leave_alone_action,
+        SEASONAL_GAP: playbook.seasonal_gap_action,
     }
     return pd.DataFrame(
         {"recommended_action": rule.map(texts), "action_rule": rule}, index=scored.index

@@ -7,7 +7,7 @@ from xgboost import XGBClassifier
 
 from features.segments import assign_segments
 from models.explain import REASON_COLUMNS, contributions, reason_scores, top_drivers, top_reasons
-from models.playbook import LEAVE_ALONE, Playbook, recommend
+from models.playbook import NOT_CALLED, Playbook, recommend
 from models.reasons import ReasonMap
 from models.value import expected_value, value_at_risk
 
@@ -63,7 +63,7 @@ def score_customers(
     """Every customer scored, explained, valued and given an action, ranked.
 
     ``risk_rank`` orders the call list by value at risk (1 = call first); customers
-    the playbook says to leave alone get no rank.
+    the playbook keeps off the list (leave alone, seasonal gap) get no rank.
     """
     x = align_features(features, model)
     reason_map.check_covers(x.columns)
@@ -100,7 +100,7 @@ def rank(scored: pd.DataFrame) -> pd.DataFrame:
             kind="stable",
         )
     )
-    callable_ = ordered["action_rule"] != LEAVE_ALONE
+    callable_ = ~ordered["action_rule"].isin(NOT_CALLED)
     ordered["risk_rank"] = pd.array([pd.NA] * len(ordered), dtype="Int64")
     ordered.loc[callable_, "risk_rank"] = range(1, int(callable_.sum()) + 1)
     return ordered[list(LIST_COLUMNS)].reset_index(drop=True)

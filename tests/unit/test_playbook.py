@@ -315,3 +315,44 @@ def test_load_playbook_rejects_invalid_yaml(tmp_path):
 
     with pytest.raises(PlaybookError, match=rf"^{re.escape(str(path))}: not valid YAML"):
         load_playbook(path)
+
+
+# --- seasonal customers inside their normal gap ---------------------------------------
+
+
+def seasonal_frames(customers: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Like frames(), with a segment column and gap features."""
+    base = {"segment": "seasonal", "days_since_last_purchase": 200.0, "max_gap_days": 250.0}
+    rows = pd.DataFrame.from_dict(
+        {c: {**CALM, **base, **v} for c, v in customers.items()}, orient="index"
+    )
+    scored_columns = [*SCORED_COLUMNS, "segment"]
+    return rows[scored_columns], rows.drop(columns=scored_columns).astype(float)
+
+
+def test_seasonal_customer_inside_their_normal_gap_is_not_called():
+    scored, features = seasonal_frames(
+        {
+            # 200 days quiet, longest earlier gap 250: waiting for the season
+            "waiting": {},
+            # 280 > 250 x 1.1 = 275: the gap has run past anything normal
+            "overdue": {"days_since_last_purchase": 280.0},
+            # same gap, but a specific cause shows: call
+            "unhappy_pricing": {"top_reason": "competitor_offer"},
+            # same gap, not seasonal: the gap is the signal
+            "regular": {"segment": "regular"},
+            # a grievance always comes first
+            "aggrieved": {"unresolved_30d": 1.0},
+        }
+    )
+
+    result = recommend(scored, features, PLAYBOOK)
+
+    assert result["action_rule"].to_dict() == {
+        "waiting": "seasonal_gap",
+        "overdue": "unidentified",
+        "unhappy_pricing": "competitor_offer",
+        "regular": "unidentified",
+        "aggrieved": GRIEVANCE,
+    }
+    assert result.loc["waiting", "recommended_action"].startswith("Off-season")

@@ -7,7 +7,7 @@ from features.build import build_features
 from features.contracts import validate_table
 from features.segments import SEGMENTS
 from models.explain import REASON_COLUMNS
-from models.playbook import GRIEVANCE, LEAVE_ALONE, load_playbook
+from models.playbook import NOT_CALLED, GRIEVANCE, LEAVE_ALONE, load_playbook
 from models.reasons import REASONS, load_reason_map
 from models.scoring import (
     LIST_COLUMNS,
@@ -212,7 +212,7 @@ def test_score_customers_end_to_end(features, model):
 def test_score_customers_ranks_the_call_list(features, model):
     result = score(model, features)
 
-    called = result["action_rule"] != LEAVE_ALONE
+    called = ~result["action_rule"].isin(NOT_CALLED)
     assert result.loc[called, "risk_rank"].tolist() == list(range(1, called.sum() + 1))
     assert result.loc[~called, "risk_rank"].isna().all()
     assert result["value_at_risk"].is_monotonic_decreasing
