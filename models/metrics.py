@@ -14,6 +14,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 ArrayLike = npt.ArrayLike
@@ -191,3 +193,152 @@ def _top_positions(scores: np.ndarray, fraction: float) -> np.ndarray:
     # Rounding first keeps float noise from adding a row: 25 * 0.28 is 7.000000000000001.
     k = max(1, math.ceil(round(len(scores) * fraction, 9)))
     return np.argsort(-scores, kind="stable")[:k]
+
+
+def ranking_metrics(y_true: ArrayLike, y_score: ArrayLike) -> dict[str, float]:
+    """ROC-AUC, PR-AUC and top-decile lift for any score, probability or not.
+
+    Use this for scores that only rank (days since the last purchase, say), where
+    :func:`evaluate` would refuse to compute a Brier score.
+
+    Returns:
+        ``roc_auc``, ``pr_auc`` (average precision) and ``top_decile_lift``; the AUCs are
+        NaN when ``y_true`` holds a single class.
+
+    Raises:
+        ValueError: Invalid inputs (see :func:`top_decile_lift`).
+    """
+    labels = _labels(y_true)
+    scores = _scores(y_score, len(labels))
+    both_classes = 0 < labels.sum() < len(labels)
+    return {
+        "roc_auc": float(roc_auc_score(labels, scores)) if both_classes else math.nan,
+        "pr_auc": float(average_precision_score(labels, scores)) if both_classes else math.nan,
+        "top_decile_lift": top_decile_lift(labels, scores),
+    }
+
+
+def calibrate(
+    fit_scores: ArrayLike,
+    fit_labels: ArrayLike,
+    scores: ArrayLike,
+    method: str = "isotonic",
+) -> np.ndarray:
+    """Map scores to churn probabilities learned on a separate (earlier) sample.
+
+    Args:
+        fit_scores: Scores on the calibration sample (e.g. the validation cutoff).
+        fit_labels: Its outcomes, 1 = churned.
+        scores: Scores to turn into probabilities (e.g. the holdout cutoff).
+        method: ``"isotonic"`` (monotone step function, pool-adjacent-violators; scores
+            outside the fitted range get the end values) or ``"platt"`` (logistic
+            regression on the raw score, unpenalised).
+
+    Returns:
+        Probabilities in [0, 1], one per entry of ``scores``.
+
+    Raises:
+        ValueError: Invalid inputs, a single class in ``fit_labels``, or an unknown
+            ``method``.
+    """
+    labels = _labels(fit_labels)
+    fitted_on = _scores(fit_scores, len(labels))
+    to_map = _finite_1d(scores, "scores")
+    if not 0 < labels.sum() < len(labels):
+        raise ValueError("calibration needs both churners and stayers in fit_labels")
+    if method == "isotonic":
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        return iso.fit(fitted_on, labels).predict(to_map)
+    if method == "platt":
+        # standardise for the solver only; the fitted map is the same logistic in the score
+        centre, spread = fitted_on.mean(), fitted_on.std() or 1.0
+        platt = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000)
+        platt.fit(((fitted_on - centre) / spread).reshape(-1, 1), labels)
+        return platt.predict_proba(((to_map - centre) / spread).reshape(-1, 1))[:, 1]
+    raise ValueError(f"method must be 'isotonic' or 'platt', got {method!r}")
+
+
+def bootstrap_auc_difference(
+    y_true: ArrayLike,
+    score_a: ArrayLike,
+    score_b: ArrayLike,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """ROC-AUC of ``score_a`` minus that of ``score_b``, with a paired bootstrap interval.
+
+    Customers are resampled with replacement (the same draw for both scores, so the
+    interval reflects the paired difference); resamples that happen to hold a single
+    class are drawn again. The interval is the percentile interval of the resampled
+    differences.
+
+    Args:
+        y_true: 1 = churned, 0 = stayed; both classes must be present.
+        score_a: Scores of the first model (e.g. the pipeline).
+        score_b: Scores of the second model (e.g. BG/NBD), same customers and order.
+        n_resamples: Number of bootstrap resamples.
+        seed: Seed of the resampling generator.
+        level: Coverage of the interval, in (0, 1).
+
+    Returns:
+        ``difference`` (on the full sample), ``low`` and ``high`` (interval bounds),
+        ``share_not_positive`` (share of resamples with a difference <= 0) and
+        ``n_resamples``.
+
+    Raises:
+        ValueError: Invalid inputs, a single class, ``n_resamples < 1`` or ``level``
+            outside (0, 1).
+    """
+    labels = _labels(y_true)
+    a = _scores(score_a, len(labels))
+    b = _scores(score_b, len(labels))
+    if not 0 < labels.sum() < len(labels):
+        raise ValueError("the AUC difference needs both churners and stayers")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+    groups_a, groups_b = _score_groups(a), _score_groups(b)
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    differences = np.empty(n_resamples)
+    done = 0
+    while done < n_resamples:
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype("float64")
+        positives = counts @ labels
+        if positives == 0 or positives == counts.sum():
+            continue
+        differences[done] = _weighted_auc(labels, counts, groups_a) - _weighted_auc(
+            labels, counts, groups_b
+        )
+        done += 1
+    tail = (1 - level) / 2
+    low, high = np.quantile(differences, [tail, 1 - tail])
+    point = _weighted_auc(labels, np.ones(n), groups_a) - _weighted_auc(
+        labels, np.ones(n), groups_b
+    )
+    return {
+        "difference": float(point),
+        "low": float(low),
+        "high": float(high),
+        "share_not_positive": float((differences <= 0).mean()),
+        "n_resamples": float(n_resamples),
+    }
+
+
+def _score_groups(scores: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rank of each score among the distinct scores (ascending) and how many there are."""
+    distinct, group = np.unique(scores, return_inverse=True)
+    return group, len(distinct)
+
+
+def _weighted_auc(labels: np.ndarray, weights: np.ndarray, groups: tuple[np.ndarray, int]) -> float:
+    """ROC-AUC with integer case weights (ties count one half): Mann-Whitney by groups."""
+    group, n_groups = groups
+    positive = np.bincount(group, weights * labels, minlength=n_groups)
+    negative = np.bincount(group, weights * (1 - labels), minlength=n_groups)
+    negatives_below = np.cumsum(negative) - negative
+    wins = positive @ (negatives_below + 0.5 * negative)
+    return float(wins / (positive.sum() * negative.sum()))

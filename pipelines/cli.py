@@ -127,10 +127,13 @@ def train(
     interactions: IxOpt = None,
     customers: CuOpt = None,
     horizon_days: Annotated[int | None, Opt("--horizon-days")] = None,
+    force: Annotated[
+        bool, Opt("--force", help="promote to @champion even if not better (logged)")
+    ] = False,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
-    """Train on the given tables, log to MLflow, register the model as @champion."""
+    """Train, log to MLflow, register as @challenger; promote to @champion if it is better."""
     try:
         from pipelines.flows import result_json
         from pipelines.flows import train as run
@@ -143,12 +146,18 @@ def train(
             horizon_days=horizon_days,
             data_dir=data_dir,
             tracking_uri=_tracking_uri(),
+            force=force or None,
         )
         result = run(_inputs(transactions, interactions, customers), settings)
     except _expected_errors() as exc:
         _fail(exc)
     typer.echo(result_json(result))
-    typer.echo(f"model: models:/{result.model_name}@champion (version {result.model_version})")
+    typer.echo(f"model: models:/{result.model_name}@challenger (version {result.model_version})")
+    verdict = "promoted" if result.promoted else "not promoted"
+    typer.echo(f"{verdict}: {result.promotion_reason}")
+    typer.echo(
+        f"champion: models:/{result.model_name}@champion (version {result.champion_version})"
+    )
     typer.echo(f"MLflow store: {result.tracking_uri}")
     typer.echo(f"open it with: {ui_command(settings.data_dir, settings.tracking_uri)}")
 
@@ -272,7 +281,7 @@ def demo(
         interactions=raw / "interactions.parquet",
         customers=raw / "customers.parquet",
     )
-    train(**tables, horizon_days=None, config=None, data_dir=data_dir)
+    train(**tables, horizon_days=None, force=False, config=None, data_dir=data_dir)
     nightly(**tables, out=out, score_date=None, top=None, config=None, data_dir=data_dir)
     typer.echo(
         f"\nat-risk list: {out / 'at_risk.csv'}\n"

@@ -23,7 +23,15 @@ from models.explain import contributions
 from models.metrics import evaluate
 from models.playbook import load_playbook
 from models.reasons import REASONS, ReasonMap, load_reason_map
-from models.scoring import at_risk_list, model_features, score_customers
+from models.monitoring import reference_profile
+from models.promotion import Decision, decide
+from models.scoring import (
+    FeatureMismatchError,
+    align_features,
+    at_risk_list,
+    model_features,
+    score_customers,
+)
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
 from pipelines import catalog, tracking
 from pipelines.settings import InputPaths, ScoreSettings, TrainSettings
@@ -112,6 +120,9 @@ class TrainResult:
     metrics: dict[str, float]
     cutoffs: dict[str, str]
     tracking_uri: str
+    promoted: bool
+    promotion_reason: str
+    champion_version: str | None
 
 
 @flow(name="train")
@@ -139,9 +150,8 @@ def train(inputs: InputPaths, settings: TrainSettings | None = None) -> TrainRes
     x_hold, y_hold = labelled_features(tx, cutoffs.holdout, *args)
     model = fit_classifier(x_train, y_train, x_valid, y_valid, **settings.xgb_params)
 
-    metrics = {
-        f"holdout_{k}": v for k, v in evaluate(y_hold, model.predict_proba(x_hold)[:, 1]).items()
-    }
+    holdout = evaluate(y_hold, model.predict_proba(x_hold)[:, 1])
+    metrics = {f"holdout_{k}": v for k, v in holdout.items()}
     metrics |= {
         f"validation_{k}": v
         for k, v in evaluate(y_valid, model.predict_proba(x_valid)[:, 1]).items()
@@ -154,9 +164,59 @@ def train(inputs: InputPaths, settings: TrainSettings | None = None) -> TrainRes
     logger.info(
         "holdout ROC-AUC %.3f, PR-AUC %.3f", metrics["holdout_roc_auc"], metrics["holdout_pr_auc"]
     )
-    return log_and_register(
-        model, x_hold, y_hold, metrics, cutoffs.as_params(), observability, reason_map, settings
+    champion_version, champion_metrics = evaluate_champion(settings, x_hold, y_hold)
+    decision = decide(
+        holdout,
+        champion_metrics,
+        settings.promotion_metric,
+        settings.brier_tolerance,
+        settings.force,
     )
+    logger.info("promotion: %s (%s)", "yes" if decision.promote else "no", decision.reason)
+    profile = {
+        "features": reference_profile(x_train),
+        "score": reference_profile(
+            pd.DataFrame({"churn_probability": model.predict_proba(x_train)[:, 1]})
+        )["churn_probability"],
+    }
+    return log_and_register(
+        model,
+        x_hold,
+        y_hold,
+        metrics,
+        cutoffs.as_params(),
+        observability,
+        reason_map,
+        settings,
+        decision,
+        champion_version,
+        champion_metrics,
+        profile,
+    )
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_unless_bad_input,
+    cache_policy=NONE,
+)
+def evaluate_champion(
+    settings: TrainSettings, x_hold: pd.DataFrame, y_hold: pd.Series
+) -> tuple[str | None, dict[str, float] | None]:
+    """The current champion's metrics on the challenger's holdout rows, if it can run."""
+    tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
+    try:
+        version = tracking.champion_version(settings.model_name)
+    except LookupError:
+        return None, None
+    champion = mlflow.xgboost.load_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
+    try:
+        x = align_features(x_hold, champion)
+    except FeatureMismatchError as exc:
+        get_run_logger().warning("champion version %s cannot be evaluated: %s", version, exc)
+        return version, None
+    return version, evaluate(y_hold, champion.predict_proba(x)[:, 1])
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
@@ -169,10 +229,15 @@ def log_and_register(
     observability,  # noqa: ANN001
     reason_map: ReasonMap,
     settings: TrainSettings,
+    decision: Decision,
+    champion_version: str | None,
+    champion_metrics: dict[str, float] | None,
+    profile: dict,
 ) -> TrainResult:
     uri = tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     y, p = y_hold.to_numpy(), model.predict_proba(x_hold)[:, 1]
     sample = x_hold.sample(min(len(x_hold), 2000), random_state=0)
+    client = mlflow.MlflowClient()
     with mlflow.start_run(run_name="train") as run:
         mlflow.log_params(
             {
@@ -181,11 +246,18 @@ def log_and_register(
                 "horizon_days": settings.horizon_days,
                 "lookback_days": settings.lookback_days,
                 "n_features": x_hold.shape[1],
+                "promotion_metric": settings.promotion_metric,
+                "force": settings.force,
             }
         )
         mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
+        if champion_metrics:
+            mlflow.log_metrics(
+                {f"champion_holdout_{k}": v for k, v in champion_metrics.items() if pd.notna(v)}
+            )
         mlflow.log_dict({"features": list(x_hold.columns), **observability}, "features.json")
         mlflow.log_dict(reason_map.to_dict(), "reason_map.json")
+        mlflow.log_dict(profile, "reference_profile.json")
         for name, fig in {
             "roc.png": plots.roc_figure(y, p, metrics["holdout_roc_auc"]),
             "lift.png": plots.lift_figure(y, p),
@@ -204,14 +276,34 @@ def log_and_register(
             input_example=sample.head(5),
         )
         version = str(info.registered_model_version)
-        mlflow.MlflowClient().set_registered_model_alias(
-            settings.model_name, tracking.CHAMPION, version
+        client.set_registered_model_alias(settings.model_name, tracking.CHALLENGER, version)
+        if decision.promote:
+            client.set_registered_model_alias(settings.model_name, tracking.CHAMPION, version)
+        mlflow.set_tags(
+            {
+                "promoted": str(decision.promote).lower(),
+                "promotion_reason": decision.reason,
+                "previous_champion_version": champion_version or "none",
+            }
         )
-        mlflow.set_tag("champion", "true")
     get_run_logger().info(
-        "registered %s version %s as @%s", settings.model_name, version, tracking.CHAMPION
+        "registered %s version %s as @%s%s",
+        settings.model_name,
+        version,
+        tracking.CHALLENGER,
+        f" and @{tracking.CHAMPION}" if decision.promote else "",
     )
-    return TrainResult(run.info.run_id, settings.model_name, version, metrics, cutoff_params, uri)
+    return TrainResult(
+        run.info.run_id,
+        settings.model_name,
+        version,
+        metrics,
+        cutoff_params,
+        uri,
+        promoted=decision.promote,
+        promotion_reason=decision.reason,
+        champion_version=version if decision.promote else champion_version,
+    )
 
 
 @task(

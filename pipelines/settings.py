@@ -40,6 +40,11 @@ class TrainSettings(CommonSettings):
     cutoff_step_days: int = Field(30, ge=1)
     min_history_days: int = Field(180, ge=0)
     xgb_params: dict[str, Any] = Field(default_factory=dict)
+    # champion / challenger: promote only if better on this holdout metric...
+    promotion_metric: str = "pr_auc"
+    # ...and not worse on Brier score by more than this
+    brier_tolerance: float = Field(0.002, ge=0.0)
+    force: bool = False  # promote regardless (logged)
 
 
 class ScoreSettings(CommonSettings):

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 
 
 def local_store(data_dir: Path) -> tuple[str, str]:

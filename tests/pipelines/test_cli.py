@@ -47,6 +47,7 @@ def test_simulate_features_train_score(tmp_path):
     result = invoke("train", *tables, "--horizon-days", 90, "--data-dir", store)
     assert result.exit_code == 0, result.output
     assert "models:/churn@champion (version 1)" in result.output
+    assert "promoted: no champion that can be evaluated" in result.output
     assert f"sqlite:///{(store / 'mlflow' / 'mlflow.db').resolve()}" in result.output
 
     result = invoke("score", *tables, "--top", 5, "--out", out, "--data-dir", store)

@@ -153,3 +153,25 @@ def test_build_features_flow_writes_one_row_per_active_customer(demo_tables, tmp
         (tx.timestamp >= "2024-01-02") & (tx.timestamp < "2025-01-01") & (tx.amount > 0)
     ]
     assert set(features["customer_id"]) == set(active["customer_id"])
+
+
+def test_challenger_must_beat_the_champion_unless_forced(demo_tables, tmp_path):
+    store = tmp_path / "store"
+    inputs = _inputs(demo_tables)
+    first = flows.train(inputs, TrainSettings(data_dir=store))
+    assert first.promoted and first.champion_version == "1"
+    # the same data and seed give the same model: equal PR-AUC is not better
+    second = flows.train(inputs, TrainSettings(data_dir=store))
+    assert not second.promoted and "does not beat" in second.promotion_reason
+    client = MlflowClient(second.tracking_uri)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == "2"
+    run = client.get_run(second.run_id)
+    assert run.data.tags["promoted"] == "false"
+    assert run.data.metrics["champion_holdout_pr_auc"] == pytest.approx(
+        run.data.metrics["holdout_pr_auc"]
+    )
+    forced = flows.train(inputs, TrainSettings(data_dir=store, force=True))
+    assert forced.promoted and forced.promotion_reason == "forced promotion (--force)"
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "3"
+    assert client.get_run(forced.run_id).data.tags["promoted"] == "true"

@@ -1,0 +1,59 @@
+"""Drift between the data a model was trained on and the data it scores tonight.
+
+Population stability index (PSI) per feature over the training deciles:
+``sum((p_now - p_ref) * ln(p_now / p_ref))``. Rules of thumb: < 0.1 stable, 0.1-0.2
+moderate, > 0.2 a real shift worth a look.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MISSING = "missing"
+EPSILON = 1e-4  # floor for empty bins, so one empty bin does not make PSI infinite
+
+
+def reference_profile(frame: pd.DataFrame, bins: int = 10) -> dict[str, dict]:
+    """Bin edges (training quantiles) and the training share per bin, per column.
+
+    Missing values get their own bin: a feature going missing is drift too.
+    """
+    profile = {}
+    for column in frame.columns:
+        values = frame[column].astype(float)
+        present = values.dropna()
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))) if len(present) else []
+        profile[column] = {
+            "edges": [float(e) for e in edges],
+            "shares": _shares(values, list(edges)),
+        }
+    return profile
+
+
+def _shares(values: pd.Series, edges: list[float]) -> list[float]:
+    """Shares per inner bin (open-ended at both ends), then the missing share last."""
+    n = len(values)
+    if n == 0:
+        return []
+    present = values.dropna().to_numpy(float)
+    inner = edges[1:-1]
+    counts = np.bincount(np.searchsorted(inner, present, side="right"), minlength=len(inner) + 1)
+    return [float(c) / n for c in counts] + [float(values.isna().sum()) / n]
+
+
+def psi(reference_shares: list[float], current_shares: list[float]) -> float:
+    """Population stability index of two binned distributions."""
+    ref = np.maximum(np.asarray(reference_shares, float), EPSILON)
+    cur = np.maximum(np.asarray(current_shares, float), EPSILON)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def drift(profile: dict[str, dict], frame: pd.DataFrame) -> pd.Series:
+    """PSI per column of ``frame`` against its training profile (columns in both)."""
+    values = {
+        column: psi(ref["shares"], _shares(frame[column].astype(float), ref["edges"]))
+        for column, ref in profile.items()
+        if column in frame.columns and ref["shares"]
+    }
+    return pd.Series(values, name="psi", dtype=float)
