@@ -21,10 +21,10 @@ from features.windows import as_cutoff
 from models import plots
 from models.explain import contributions
 from models.metrics import evaluate
-from models.playbook import load_playbook
-from models.reasons import REASONS, ReasonMap, load_reason_map
 from models.monitoring import reference_profile
+from models.playbook import load_playbook
 from models.promotion import Decision, decide
+from models.reasons import REASONS, ReasonMap, load_reason_map
 from models.scoring import (
     FeatureMismatchError,
     align_features,
