@@ -27,6 +27,7 @@ OUTPUTS = {
     "at_risk_csv": "at_risk.csv",
     "at_risk": "at_risk.parquet",
     "scores": "scores.parquet",
+    "report": "report.html",
 }
 READABLE = (".csv", ".parquet", ".pq")
 
@@ -82,14 +83,16 @@ def read_tables(
     )
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    if path.suffix == ".csv":
+def _write(frame: pd.DataFrame | str, path: Path) -> None:
+    if isinstance(frame, str):
+        path.write_text(frame, encoding="utf-8")
+    elif path.suffix == ".csv":
         frame.to_csv(path, index=False)
     else:
         frame.to_parquet(path, index=False)
 
 
-def write_atomic(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+def write_atomic(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[str, Path]:
     """Write named datasets into ``out_dir``; all or nothing replaces the old files.
 
     Returns:

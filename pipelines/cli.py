@@ -168,23 +168,25 @@ def _score_command(
     interactions: Path | None,
     customers: Path | None,
     score_date: str | None,
-    top: int | None,
     out: Path,
     config: Path | None,
-    data_dir: Path | None,
+    **overrides: object,
 ) -> None:
     try:
         from pipelines import flows
         from pipelines.settings import ScoreSettings, load_settings
 
-        settings = load_settings(
-            ScoreSettings, config, top=top, data_dir=data_dir, tracking_uri=_tracking_uri()
-        )
+        settings = load_settings(ScoreSettings, config, tracking_uri=_tracking_uri(), **overrides)
         run = getattr(flows, flow_name)
         result = run(_inputs(transactions, interactions, customers), out, settings, score_date)
     except _expected_errors() as exc:
         _fail(exc)
     typer.echo(flows.result_json(result))
+    if result.drifting_features:
+        typer.secho(
+            "warning: drift against the training data in " + ", ".join(result.drifting_features),
+            fg="yellow",
+        )
     for name, path in result.outputs.items():
         typer.echo(f"{name}: {path}")
 
@@ -193,6 +195,10 @@ ScoreDate = Annotated[
     str | None, Opt("--score-date", help="YYYY-MM-DD [default: day after the data]")
 ]
 TopOpt = Annotated[int | None, Opt("--top", help="cap the list at N customers")]
+BudgetOpt = Annotated[
+    float | None,
+    Opt("--budget", help="cap the list at what this budget buys (contact_cost each, default 10)"),
+]
 OutOpt = Annotated[Path, Opt("--out", help="output folder")]
 
 
@@ -204,12 +210,22 @@ def score(
     customers: CuOpt = None,
     score_date: ScoreDate = None,
     top: TopOpt = None,
+    budget: BudgetOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Score active customers with the champion -> OUT/at_risk.{csv,parquet}, scores.parquet."""
     _score_command(
-        "score", transactions, interactions, customers, score_date, top, out, config, data_dir
+        "score",
+        transactions,
+        interactions,
+        customers,
+        score_date,
+        out,
+        config,
+        top=top,
+        budget=budget,
+        data_dir=data_dir,
     )
 
 
@@ -221,12 +237,22 @@ def nightly(
     customers: CuOpt = None,
     score_date: ScoreDate = None,
     top: TopOpt = None,
+    budget: BudgetOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """The nightly job: features for the day and the scored list, all written to OUT."""
     _score_command(
-        "nightly", transactions, interactions, customers, score_date, top, out, config, data_dir
+        "nightly",
+        transactions,
+        interactions,
+        customers,
+        score_date,
+        out,
+        config,
+        top=top,
+        budget=budget,
+        data_dir=data_dir,
     )
 
 
@@ -282,9 +308,12 @@ def demo(
         customers=raw / "customers.parquet",
     )
     train(**tables, horizon_days=None, force=False, config=None, data_dir=data_dir)
-    nightly(**tables, out=out, score_date=None, top=None, config=None, data_dir=data_dir)
+    nightly(
+        **tables, out=out, score_date=None, top=None, budget=None, config=None, data_dir=data_dir
+    )
     typer.echo(
         f"\nat-risk list: {out / 'at_risk.csv'}\n"
+        f"report:       {out / 'report.html'} (open it in any browser)\n"
         f"MLflow UI:    .venv/bin/{ui_command(data_dir, _tracking_uri())}\n"
         f"Prefect UI:   PREFECT_HOME={os.environ['PREFECT_HOME']} .venv/bin/prefect server start"
     )

@@ -13,15 +13,17 @@ import pandas as pd
 from mlflow.models import infer_signature
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.states import Completed, State
 
 from features.build import build_features as build_feature_table
 from features.build import observable_features, unobservable_features
 from features.contracts import InputError
+from features.kpis import retention_kpis, risk_kpis
 from features.windows import as_cutoff
 from models import plots
 from models.explain import contributions
 from models.metrics import evaluate
-from models.monitoring import reference_profile
+from models.monitoring import drift, reference_profile
 from models.playbook import load_playbook
 from models.promotion import Decision, decide
 from models.reasons import REASONS, ReasonMap, load_reason_map
@@ -34,6 +36,7 @@ from models.scoring import (
 )
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
 from pipelines import catalog, tracking
+from pipelines.report import DRIVER_CUSTOMERS, render_report
 from pipelines.settings import InputPaths, ScoreSettings, TrainSettings
 
 
@@ -93,7 +96,7 @@ def default_score_date(transactions: pd.DataFrame) -> pd.Timestamp:
     retry_condition_fn=_retry_unless_bad_input,
     cache_policy=NONE,
 )
-def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+def write_outputs(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[str, Path]:
     return catalog.write_atomic(frames, out_dir)
 
 
@@ -327,6 +330,8 @@ class ScoreResult:
     customers_listed: int
     value_at_risk_listed: float
     reason_mix: dict[str, float]
+    kpis: dict[str, float]
+    drifting_features: list[str]
     outputs: dict[str, str]
 
 
@@ -363,18 +368,44 @@ def _score(
         settings.min_reason_confidence,
     )
     scored.insert(1, "score_date", cutoff)
-    listed = at_risk_list(scored, settings.risk_threshold, settings.top)
-    frames = {"at_risk_csv": listed, "at_risk": listed, "scores": scored}
+    listed = at_risk_list(scored, settings.risk_threshold, settings.list_capacity())
+    kpis = retention_kpis(tables.transactions, cutoff, settings.horizon_days) | risk_kpis(
+        scored, listed
+    )
+    top = listed["customer_id"].head(DRIVER_CUSTOMERS)
+    top_features = features.loc[top]
+    drivers = contributions(model.get_booster(), align_features(top_features, model))
+    meta = {
+        "score_date": str(cutoff.date()),
+        "model_name": settings.model_name,
+        "model_version": str(version),
+        "generated_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
+        "business": settings.business_name,
+        "horizon_days": str(settings.horizon_days),
+    }
+    html = render_report(
+        scored, listed, kpis, drivers, meta, features=top_features, reason_map=reason_map
+    )
+    frames: dict[str, pd.DataFrame | str] = {
+        "at_risk_csv": listed,
+        "at_risk": listed,
+        "scores": scored,
+        "report": html,
+    }
     if write_features:
         frames["features"] = features.reset_index()
     paths = write_outputs(frames, Path(out_dir))
     mix = listed["top_reason"].value_counts(normalize=True).reindex(list(REASONS), fill_value=0.0)
+    drifted = log_scoring_run(
+        settings, version, tables.rows_read, features, scored, listed, kpis, mix, paths["report"]
+    )
     logger.info(
-        "scored %d customers at %s; %d on the at-risk list -> %s",
+        "scored %d customers at %s; %d on the at-risk list -> %s; report -> %s",
         len(scored),
         cutoff.date(),
         len(listed),
         paths["at_risk_csv"],
+        paths["report"],
     )
     return ScoreResult(
         score_date=str(cutoff.date()),
@@ -383,8 +414,77 @@ def _score(
         customers_listed=len(listed),
         value_at_risk_listed=float(listed["value_at_risk"].sum()),
         reason_mix={k: round(float(v), 4) for k, v in mix.items()},
+        kpis={k: round(float(v), 4) for k, v in kpis.items()},
+        drifting_features=drifted,
         outputs={k: str(v) for k, v in paths.items()},
     )
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+def log_scoring_run(
+    settings: ScoreSettings,
+    version: str,
+    rows_read: dict[str, int],
+    features: pd.DataFrame,
+    scored: pd.DataFrame,
+    listed: pd.DataFrame,
+    kpis: dict[str, float],
+    mix: pd.Series,
+    report: Path,
+) -> list[str]:
+    """One MLflow run per scoring date: volumes, score distribution, drift, mix, KPIs.
+
+    Returns:
+        The features (and ``score``) whose PSI against training is above the threshold.
+    """
+    tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
+    client = mlflow.MlflowClient()
+    run_id = client.get_model_version(settings.model_name, version).run_id
+    profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/reference_profile.json")
+    psi = drift(profile["features"], features)
+    psi["score"] = drift(
+        {"score": profile["score"]}, scored[["churn_probability"]].set_axis(["score"], axis=1)
+    )["score"]
+    drifting = sorted(psi.index[psi > settings.drift_threshold])
+    score_date = str(pd.Timestamp(scored["score_date"].iloc[0]).date())
+    probability = scored["churn_probability"]
+    with mlflow.start_run(run_name=f"score {score_date}"):
+        mlflow.set_tags(
+            {
+                "kind": "score",
+                "score_date": score_date,
+                "model_version": version,
+                "drifting_features": ",".join(drifting) or "none",
+            }
+        )
+        mlflow.log_metrics(
+            {f"rows_read_{k}": float(v) for k, v in rows_read.items()}
+            | {f"psi_{k}": float(v) for k, v in psi.items()}
+            | {f"reason_mix_{k}": float(v) for k, v in mix.items()}
+            | {k: float(v) for k, v in kpis.items() if pd.notna(v)}
+            | {"score_mean": float(probability.mean())}
+            | {f"score_p{q}": float(probability.quantile(q / 100)) for q in (10, 50, 90)}
+            | {"drifting_feature_count": float(len(drifting))}
+        )
+        mlflow.log_artifact(str(report))
+    if drifting:
+        get_run_logger().warning(
+            "drift above PSI %.2f against the training data: %s",
+            settings.drift_threshold,
+            ", ".join(f"{f} ({psi[f]:.2f})" for f in drifting),
+        )
+    return drifting
+
+
+def _finish(result: ScoreResult) -> ScoreResult | State:
+    """A drifting night still delivers its list, but ends in a visible warning state."""
+    if result.drifting_features:
+        return Completed(
+            name="Drifted",
+            data=result,
+            message="drift against training data: " + ", ".join(result.drifting_features),
+        )
+    return result
 
 
 @flow(name="score")
@@ -395,8 +495,8 @@ def score(
     score_date: str | None = None,
 ) -> ScoreResult:
     """Score every active customer with the champion model and write the ranked list."""
-    return _score(
-        load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), False
+    return _finish(
+        _score(load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), False)
     )
 
 
@@ -408,7 +508,9 @@ def nightly(
     score_date: str | None = None,
 ) -> ScoreResult:
     """The night's job: features for the day, then the scored list (both written)."""
-    return _score(load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), True)
+    return _finish(
+        _score(load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), True)
+    )
 
 
 def result_json(result: TrainResult | ScoreResult) -> str:

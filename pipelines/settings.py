@@ -50,11 +50,23 @@ class TrainSettings(CommonSettings):
 class ScoreSettings(CommonSettings):
     risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
     top: int | None = Field(None, ge=1)
+    # capacity by money: each contact costs `contact_cost`; the list holds what the budget buys
+    budget: float | None = Field(None, gt=0)
+    contact_cost: float = Field(10.0, gt=0)
+    drift_threshold: float = Field(0.25, gt=0)  # PSI above which a feature counts as drifting
+    business_name: str = ""
     # a specific reason must add this much risk (log-odds) and hold this share of it,
     # else the top reason is `unidentified` (see models.explain.top_reasons)
     min_reason_score: float = Field(0.2, ge=0.0)
     min_reason_confidence: float = Field(0.2, ge=0.0, le=1.0)
     playbook: Path | None = None  # None = the packaged models/config/playbook.yaml
+
+    def list_capacity(self) -> int | None:
+        """How many customers the call list may hold (--top and --budget, the smaller)."""
+        caps = [self.top] if self.top else []
+        if self.budget is not None:
+            caps.append(int(self.budget // self.contact_cost))
+        return min(caps) if caps else None
 
 
 def load_settings(cls: type[BaseModel], path: Path | None, **overrides: Any) -> Any:

@@ -175,3 +175,50 @@ def test_challenger_must_beat_the_champion_unless_forced(demo_tables, tmp_path):
     assert forced.promoted and forced.promotion_reason == "forced promotion (--force)"
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "3"
     assert client.get_run(forced.run_id).data.tags["promoted"] == "true"
+
+
+def test_nightly_logs_monitoring_and_writes_the_report(nightly_out, trained):
+    out, result = nightly_out
+    html = (out / "report.html").read_text()
+    assert 'id="top-customers"' in html and result.score_date in html
+    client = MlflowClient(trained.tracking_uri)
+    runs = client.search_runs(
+        [client.get_run(trained.run_id).info.experiment_id], "tags.kind = 'score'"
+    )
+    metrics = runs[0].data.metrics
+    assert metrics["customers_scored"] == result.customers_scored
+    assert metrics["rows_read_transactions"] > 0
+    assert "psi_days_since_last_purchase" in metrics and "psi_score" in metrics
+    for kpi in ("retention_rate", "churn_rate", "repeat_purchase_rate", "revenue_at_risk"):
+        assert kpi in metrics
+    assert runs[0].data.tags["model_version"] == trained.model_version
+    # the demo business is stable: spend and service do not drift. Counts since the start
+    # of the data (lifetime_purchases) do grow past the training cutoffs: real drift.
+    assert not {"spend_365d", "tickets_90d", "churn_probability", "score"} & set(
+        result.drifting_features
+    )
+
+
+def test_drift_ends_in_a_warning_state_and_still_writes_the_list(
+    trained, demo_tables, store, tmp_path
+):
+    tx = pd.read_parquet(demo_tables["transactions"])
+    inflated = tmp_path / "transactions.parquet"
+    tx.assign(amount=tx["amount"] * 25).to_parquet(inflated)  # prices x25 overnight
+    inputs = InputPaths(
+        transactions=inflated,
+        interactions=demo_tables["interactions"],
+        customers=demo_tables["customers"],
+    )
+    state = flows.nightly(
+        inputs, tmp_path / "out", ScoreSettings(data_dir=store), return_state=True
+    )
+    assert state.is_completed() and state.name == "Drifted"
+    assert "spend_365d" in state.message
+    assert (tmp_path / "out" / "at_risk.csv").exists()
+
+
+def test_budget_caps_the_list(trained, demo_tables, store, tmp_path):
+    settings = ScoreSettings(data_dir=store, budget=55.0, contact_cost=10.0)  # buys 5 calls
+    result = flows.score(_inputs(demo_tables), tmp_path, settings)
+    assert result.customers_listed == 5

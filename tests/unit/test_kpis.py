@@ -3,8 +3,14 @@ import math
 import pandas as pd
 import pytest
 
-from features.kpis import GRIEVANCE_RULE, LEAVE_ALONE_RULE, retention_kpis, risk_kpis
-from models.playbook import GRIEVANCE, LEAVE_ALONE
+from features.kpis import (
+    GRIEVANCE_RULE,
+    LEAVE_ALONE_RULE,
+    SEASONAL_GAP_RULE,
+    retention_kpis,
+    risk_kpis,
+)
+from models.playbook import GRIEVANCE, LEAVE_ALONE, SEASONAL_GAP
 
 CUTOFF = pd.Timestamp("2024-07-01")
 
@@ -209,10 +215,17 @@ def test_everyone_gone_in_the_last_period():
 
 SCORED = pd.DataFrame(
     {
-        "customer_id": ["a", "b", "c", "d", "e"],
-        "expected_value": [100.0, 50.0, 400.0, 20.0, 30.0],
-        "value_at_risk": [90.0, 40.0, 40.0, 1.0, 6.0],
-        "action_rule": ["poor_interaction", GRIEVANCE, LEAVE_ALONE, "unidentified", GRIEVANCE],
+        "customer_id": ["a", "b", "c", "d", "e", "f"],
+        "expected_value": [100.0, 50.0, 400.0, 20.0, 30.0, 10.0],
+        "value_at_risk": [90.0, 40.0, 40.0, 1.0, 6.0, 5.0],
+        "action_rule": [
+            "poor_interaction",
+            GRIEVANCE,
+            LEAVE_ALONE,
+            "unidentified",
+            GRIEVANCE,
+            SEASONAL_GAP,
+        ],
     }
 )
 
@@ -220,11 +233,12 @@ SCORED = pd.DataFrame(
 def test_risk_kpis():
     listed = SCORED.iloc[[0, 1]]  # the call list: a and b
     assert risk_kpis(SCORED, listed) == {
-        "customers_scored": 5.0,
+        "customers_scored": 6.0,
         "customers_at_risk": 2.0,
         "revenue_at_risk": 130.0,  # 90 + 40
-        "expected_value_scored": 600.0,  # 100 + 50 + 400 + 20 + 30
+        "expected_value_scored": 610.0,  # 100 + 50 + 400 + 20 + 30 + 10
         "leave_alone_count": 1.0,  # c
+        "seasonal_gap_count": 1.0,  # f
         "grievance_count": 2.0,  # b and e, over everyone scored
     }
 
@@ -236,4 +250,8 @@ def test_risk_kpis_with_an_empty_list():
 
 
 def test_rule_names_match_the_playbook():
-    assert (GRIEVANCE_RULE, LEAVE_ALONE_RULE) == (GRIEVANCE, LEAVE_ALONE)
+    assert (GRIEVANCE_RULE, LEAVE_ALONE_RULE, SEASONAL_GAP_RULE) == (
+        GRIEVANCE,
+        LEAVE_ALONE,
+        SEASONAL_GAP,
+    )

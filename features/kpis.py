@@ -1,0 +1,140 @@
+"""Retention KPIs per scoring date (../shared/domain.md sections 3 and 4).
+
+Two periods of ``period_days`` end at the score date; only rows strictly before it
+count, so a KPI for a date never sees that day's or later purchases:
+
+* P  = ``[score_date - period_days, score_date)``, the last period;
+* P0 = ``[score_date - 2 * period_days, score_date - period_days)``, the one before.
+
+Definitions (a *purchase* is a transaction with a positive amount, as in
+:mod:`features.rfm`; refunds are not visits but do reduce revenue):
+
+* customers at start: customers with a purchase in P0. The brief says "active at period
+  start"; with no contract to cancel, a customer is active when they bought in the
+  period before.
+* customers at end: customers with a purchase in P.
+* new customers: customers at end whose first-ever purchase falls in P (or, when
+  ``new_customer_ids`` is given, customers at end in that set).
+* retention rate = (customers at end - new customers) / customers at start, the brief's
+  formula. Customers who come back in P after skipping P0 count as retained here, so it
+  can exceed ``1 - churn rate``; ``reactivated_customers`` is that difference in heads.
+* churn rate = share of customers at start with no purchase in P.
+* repeat-purchase rate = share of customers at end with purchases on 2+ distinct days in P.
+* new-customer revenue share = net revenue in P from new customers / net revenue in P;
+  ``new_revenue_warning`` is 1.0 above 70% (a warning sign in the brief), else 0.0.
+
+Rates whose denominator is empty (no customers at start, no buyers in P, no positive
+revenue in P) are NaN, never a division error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from features.rfm import purchases_only
+from features.windows import as_cutoff, before_cutoff, in_window
+
+NEW_REVENUE_WARNING_SHARE = 0.70
+
+# The action_rule values of the playbook overrides (models.playbook.GRIEVANCE,
+# LEAVE_ALONE and SEASONAL_GAP; features may not import models, a unit test keeps them equal).
+GRIEVANCE_RULE = "grievance"
+LEAVE_ALONE_RULE = "leave_alone"
+SEASONAL_GAP_RULE = "seasonal_gap"
+
+
+def _share(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def retention_kpis(
+    transactions: pd.DataFrame,
+    score_date: str | pd.Timestamp,
+    period_days: int = 90,
+    new_customer_ids: set | None = None,
+) -> dict[str, float]:
+    """Retention, churn, repeat-purchase and new-revenue KPIs for the period before a date.
+
+    Args:
+        transactions: validated transactions (``customer_id``, ``timestamp``, ``amount``).
+        score_date: the scoring date; normalised to midnight, rows from it on are ignored.
+        period_days: length of each of the two periods compared.
+        new_customer_ids: customers acquired in the last period, when the business knows
+            them (e.g. from sign-up dates); by default those whose first purchase is in it.
+
+    Returns:
+        ``period_days``, ``customers_at_start``, ``customers_at_end``, ``new_customers``,
+        ``reactivated_customers``, ``retention_rate``, ``churn_rate``,
+        ``repeat_purchase_rate``, ``purchases``, ``revenue``, ``new_customer_revenue``,
+        ``new_customer_revenue_share`` and ``new_revenue_warning``, all floats.
+    """
+    cutoff = as_cutoff(score_date)
+    history = before_cutoff(transactions, cutoff)
+    assert history is not None
+    bought = purchases_only(history)
+    last = in_window(history, cutoff, period_days)
+    last_purchases = purchases_only(last)
+    previous = in_window(bought, cutoff, 2 * period_days, end_days_ago=period_days)
+
+    at_start = set(previous["customer_id"])
+    at_end = set(last_purchases["customer_id"])
+    if new_customer_ids is None:
+        period_start = cutoff - pd.Timedelta(days=period_days)
+        first_purchase = bought.groupby("customer_id")["timestamp"].min()
+        new = set(first_purchase.index[first_purchase >= period_start]) & at_end
+    else:
+        new = set(new_customer_ids) & at_end
+    returning = at_end - new
+    retained = at_start & at_end
+
+    purchase_days = (
+        last_purchases.assign(day=last_purchases["timestamp"].dt.normalize())
+        .groupby("customer_id")["day"]
+        .nunique()
+    )
+    revenue = float(last["amount"].sum())
+    new_revenue = float(last.loc[last["customer_id"].isin(new), "amount"].sum())
+    new_share = _share(new_revenue, revenue)
+
+    return {
+        "period_days": float(period_days),
+        "customers_at_start": float(len(at_start)),
+        "customers_at_end": float(len(at_end)),
+        "new_customers": float(len(new)),
+        "reactivated_customers": float(len(returning - at_start)),
+        "retention_rate": _share(len(at_end) - len(new), len(at_start)),
+        "churn_rate": _share(len(at_start - retained), len(at_start)),
+        "repeat_purchase_rate": _share(float((purchase_days >= 2).sum()), len(at_end)),
+        "purchases": float(len(last_purchases)),
+        "revenue": revenue,
+        "new_customer_revenue": new_revenue,
+        "new_customer_revenue_share": new_share,
+        "new_revenue_warning": 1.0 if new_share > NEW_REVENUE_WARNING_SHARE else 0.0,
+    }
+
+
+def risk_kpis(scored: pd.DataFrame, listed: pd.DataFrame) -> dict[str, float]:
+    """Headcounts and money at stake from one scoring run.
+
+    Args:
+        scored: every scored customer (``expected_value``, ``action_rule``).
+        listed: the at-risk call list cut from it (``value_at_risk``).
+
+    Returns:
+        ``customers_scored``, ``customers_at_risk`` (on the list), ``revenue_at_risk``
+        (the list's value at risk), ``expected_value_scored`` (all customers),
+        ``leave_alone_count``, ``seasonal_gap_count`` (off-season, not called) and
+        ``grievance_count``, all three over every scored customer.
+    """
+    rule = scored["action_rule"]
+    return {
+        "customers_scored": float(len(scored)),
+        "customers_at_risk": float(len(listed)),
+        "revenue_at_risk": float(listed["value_at_risk"].sum()),
+        "expected_value_scored": float(scored["expected_value"].sum()),
+        "leave_alone_count": float((rule == LEAVE_ALONE_RULE).sum()),
+        "seasonal_gap_count": float((rule == SEASONAL_GAP_RULE).sum()),
+        "grievance_count": float((rule == GRIEVANCE_RULE).sum()),
+    }
