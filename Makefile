@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test setup lint benchmark clean
+.PHONY: run test setup system-deps lint benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || ($(PYTHON) -m pip install --user virtualenv && $(PYTHON) -m virtualenv $(VENV))
@@ -21,7 +21,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/churn demo
 
-test: setup
+# system packages the tests drive for real (headless Chromium for the report)
+system-deps:
+	bash .ci/install-system-deps
+
+test: setup system-deps
 	$(BIN)/python -m pytest
 
 lint: setup
