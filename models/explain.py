@@ -66,13 +66,30 @@ def top_reasons(
 def top_drivers(
     contribs: pd.DataFrame, features: pd.DataFrame, reason_map: ReasonMap, k: int = 3
 ) -> pd.Series:
-    """The ``k`` largest risk-raising drivers per customer, in plain words, ``; ``-joined."""
+    """The ``k`` largest risk-raising drivers per customer, in plain words, ``; ``-joined.
+
+    A phrase already said by a stronger driver ("no purchase for 160 days" inside "no
+    purchase for 160 days, 5x longer than usual") is skipped, and so is a driver whose
+    value is missing: staff cannot act on "unknown". The next driver takes its place.
+    """
     values = contribs.to_numpy(float)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    order = np.argsort(-values, axis=1, kind="stable")[:, : 3 * k]
     names = np.asarray(contribs.columns)
     rows = features.to_dict(orient="records")
     phrases = []
     for i, row in enumerate(rows):
-        picked = [names[j] for j in order[i] if values[i, j] > 0]
-        phrases.append("; ".join(describe(reason_map, f, row) for f in picked))
+        said: list[str] = []
+        for j in order[i]:
+            if values[i, j] <= 0 or len(said) == k:
+                break
+            phrase = describe(reason_map, names[j], row)
+            if phrase.endswith(": unknown") or any(phrase in p for p in said):
+                continue
+            # a weaker driver that says more replaces the stronger one it contains
+            covered = [n for n, p in enumerate(said) if p in phrase]
+            if covered:
+                said[covered[0]] = phrase
+            else:
+                said.append(phrase)
+        phrases.append("; ".join(said))
     return pd.Series(phrases, index=contribs.index, name="top_drivers")

@@ -213,13 +213,36 @@ def test_top_drivers_lists_the_largest_positive_contributions_in_order():
     assert result.index.equals(CONTRIBS.index)
     assert result.tolist() == [
         # a: days_idle 0.5 > discount 0.25 > tickets 0.125 (complaints -0.25 is 4th);
-        # discount is NaN for a, so its phrase says so
-        "no purchase for 40 days; discount: unknown; support tickets: 2",
+        # discount is NaN for a: "unknown" is no use to staff, so it is skipped
+        "no purchase for 40 days; support tickets: 2",
         # b: complaints 0.75 > tickets 0.25; the third largest, discount -0.125, lowers risk
         "3 complaints; support tickets: 1",
         # c: nothing raises risk (days_idle is exactly 0)
         "",
     ]
+
+
+def test_top_drivers_skip_what_a_stronger_driver_already_said():
+    reason_map = parse_reason_map(
+        {
+            "features": {
+                "idle": {"reason": "unidentified", "phrase": "no purchase for {idle:.0f} days"},
+                "overdue": {
+                    "reason": "unidentified",
+                    "phrase": "no purchase for {idle:.0f} days, {overdue:.0f}x longer than usual",
+                },
+                "tickets": {"reason": "poor_interaction", "phrase": "{tickets:.0f} tickets"},
+            }
+        },
+        "test map",
+    )
+    contribs = pd.DataFrame({"idle": [0.9], "overdue": [0.5], "tickets": [0.2]}, index=["a"])
+    features = pd.DataFrame({"idle": [120.0], "overdue": [3.0], "tickets": [2.0]}, index=["a"])
+
+    result = top_drivers(contribs, features, reason_map, k=3)
+
+    # the weaker "overdue" phrase contains the stronger one and replaces it in place
+    assert result.tolist() == ["no purchase for 120 days, 3x longer than usual; 2 tickets"]
 
 
 def test_top_drivers_k_limits_the_count():
