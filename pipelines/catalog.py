@@ -7,8 +7,11 @@ run leaves the previous outputs intact and readable.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,11 @@ OUTPUTS = {
     "report": "report.html",
 }
 READABLE = (".csv", ".parquet", ".pq")
+LOCK_FILE = ".churn.lock"
+
+
+class OutputBusy(RuntimeError):
+    """Another run holds the output folder."""
 
 
 @dataclass(frozen=True)
@@ -118,3 +126,28 @@ def write_atomic(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[s
     for temp, final in staged:
         os.replace(temp, final)
     return {name: out_dir / OUTPUTS[name] for name in frames}
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder for one run; a second run exits at once with OutputBusy.
+
+    While the lock is held no other run can be writing, so temporary files left by a
+    run that was killed mid-write are stale and are removed here.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK_FILE
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutputBusy(
+                f"{out_dir}: another run is writing this folder (lock {path}); not starting a "
+                "second one"
+            ) from exc
+        for stale in out_dir.glob(".*.tmp*"):
+            stale.unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

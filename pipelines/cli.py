@@ -48,11 +48,13 @@ def _fail(exc: Exception) -> None:
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from features.contracts import InputError
+    from pipelines.catalog import OutputBusy
     from models.playbook import PlaybookError
     from models.reasons import ReasonMapError
     from models.scoring import FeatureMismatchError
 
     return (
+        OutputBusy,
         InputError,
         ReasonMapError,
         PlaybookError,

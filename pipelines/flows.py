@@ -495,9 +495,12 @@ def score(
     score_date: str | None = None,
 ) -> ScoreResult:
     """Score every active customer with the champion model and write the ranked list."""
-    return _finish(
-        _score(load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), False)
-    )
+    with catalog.output_lock(Path(out_dir)):
+        return _finish(
+            _score(
+                load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), False
+            )
+        )
 
 
 @flow(name="nightly")
@@ -508,9 +511,12 @@ def nightly(
     score_date: str | None = None,
 ) -> ScoreResult:
     """The night's job: features for the day, then the scored list (both written)."""
-    return _finish(
-        _score(load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), True)
-    )
+    with catalog.output_lock(Path(out_dir)):
+        return _finish(
+            _score(
+                load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), True
+            )
+        )
 
 
 def result_json(result: TrainResult | ScoreResult) -> str:
