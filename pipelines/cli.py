@@ -48,10 +48,10 @@ def _fail(exc: Exception) -> None:
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from features.contracts import InputError
-    from pipelines.catalog import OutputBusy
     from models.playbook import PlaybookError
     from models.reasons import ReasonMapError
     from models.scoring import FeatureMismatchError
+    from pipelines.catalog import OutputBusy
 
     return (
         OutputBusy,
