@@ -102,7 +102,9 @@ class ValidatedTable:
     present_optional: tuple[str, ...]
 
 
-def validate_table(frame: pd.DataFrame, table: str, source: str) -> ValidatedTable:
+def validate_table(
+    frame: pd.DataFrame, table: str, source: str, not_after: pd.Timestamp | None = None
+) -> ValidatedTable:
     """Check one input table against its contract and return it normalised.
 
     Column names are matched after stripping whitespace and lower-casing. Unknown
@@ -114,6 +116,8 @@ def validate_table(frame: pd.DataFrame, table: str, source: str) -> ValidatedTab
         frame: The table as read; never modified.
         table: One of ``TABLES``.
         source: File name or label used to prefix every message.
+        not_after: timestamps later than this are an error (events cannot come from
+            the future; usually a clock or unit bug upstream). None skips the check.
 
     Returns:
         The normalised frame with warnings and the optional columns present.
@@ -152,6 +156,17 @@ def validate_table(frame: pd.DataFrame, table: str, source: str) -> ValidatedTab
         convert = _CONVERTERS[name]
         normalised[name] = convert(data[name], name, source, name in present_optional)
     result = pd.DataFrame(normalised, index=data.index)
+    if not_after is not None:
+        future = (result["timestamp"] > not_after).to_numpy()
+        if future.any():
+            raise _bad_values_error(
+                source,
+                "timestamp",
+                data["timestamp"],
+                future,
+                f"future (after {not_after})",
+                hint="check the export's clock and time zone",
+            )
 
     warnings: list[str] = []
     duplicated = result.duplicated(keep="first").to_numpy()
@@ -300,6 +315,12 @@ _NUMBER_BOUNDS: dict[str, tuple[float, float, str, str | None]] = {
     "discount": (0.0, math.inf, "negative", None),
     "satisfaction": (1.0, 5.0, "out-of-range", "satisfaction scores run from 1 to 5"),
     "resolution_hours": (0.0, math.inf, "negative", None),
+    "quantity": (
+        0.0,
+        math.inf,
+        "negative",
+        "record a return as a negative amount with a positive quantity",
+    ),
 }
 
 _CONVERTERS: dict[str, Callable[[pd.Series, str, str, bool], pd.Series]] = {
@@ -524,3 +545,47 @@ def _bad_values_error(
     if hint:
         message += f"; {hint}"
     return InputError(source, message, column=column, rows=rows)
+
+
+def reconcile(
+    transactions: pd.DataFrame,
+    interactions: pd.DataFrame | None,
+    sources: tuple[str, str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[str, ...]]:
+    """Cross-table repairs, each counted in a warning (never silent).
+
+    * A refund larger than everything the customer had bought up to then is capped at
+      that total: a refund cannot return more money than was paid.
+    * Interactions of customers with no transactions are dropped: there is no purchase
+      history to score them on.
+
+    Args:
+        transactions: validated transactions.
+        interactions: validated interactions, or None.
+        sources: the two tables' file names, for the messages.
+
+    Returns:
+        The repaired tables and the warnings.
+    """
+    warnings: list[str] = []
+    ordered = transactions.sort_values(["customer_id", "timestamp"], kind="stable")
+    paid_so_far = ordered["amount"].clip(lower=0).groupby(ordered["customer_id"]).cumsum()
+    refund = ordered["amount"] < 0
+    too_large = refund & (-ordered["amount"] > paid_so_far)
+    if too_large.any():
+        capped = ordered["amount"].where(~too_large, -paid_so_far)
+        transactions = transactions.assign(amount=capped.reindex(transactions.index))
+        warnings.append(
+            f"{sources[0]}: capped {int(too_large.sum())} refunds larger than the customer's "
+            "purchases up to then at those purchases"
+        )
+    if interactions is not None:
+        known = interactions["customer_id"].isin(transactions["customer_id"].unique())
+        if not known.all():
+            orphans = interactions.loc[~known, "customer_id"]
+            warnings.append(
+                f"{sources[1]}: dropped {int((~known).sum())} rows of {orphans.nunique()} "
+                "customers who have no transactions"
+            )
+            interactions = interactions.loc[known].reset_index(drop=True)
+    return transactions, interactions, tuple(warnings)

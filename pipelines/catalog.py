@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from features.contracts import InputError, ValidatedTable, validate_table
+from features.contracts import InputError, ValidatedTable, reconcile, validate_table
 
 # dataset name -> file name inside an output folder
 OUTPUTS = {
@@ -51,9 +51,9 @@ class Tables:
 
 def read_raw(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file as given, turning read failures into clear errors."""
-    source = str(path)
     if not path.exists():
-        raise InputError(source, "file not found")
+        raise InputError(str(path), "file not found")
+    source = path.name  # the same label validation uses
     if path.suffix.lower() not in READABLE:
         raise InputError(source, f"unsupported file type {path.suffix!r}; use .csv or .parquet")
     if path.stat().st_size == 0:
@@ -70,8 +70,10 @@ def read_raw(path: Path) -> pd.DataFrame:
 
 
 def read_table(path: Path, table: str) -> ValidatedTable:
-    """Read and validate one input table."""
-    return validate_table(read_raw(path), table, source=path.name)
+    """Read and validate one input table; events dated after tomorrow are refused."""
+    tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
+    not_after = tomorrow if table != "customers" else None
+    return validate_table(read_raw(path), table, source=path.name, not_after=not_after)
 
 
 def read_tables(
@@ -82,11 +84,13 @@ def read_tables(
     ix = read_table(interactions, "interactions") if interactions else None
     cu = read_table(customers, "customers") if customers else None
     parts = [("transactions", tx), ("interactions", ix), ("customers", cu)]
+    sources = (transactions.name, interactions.name if interactions else "")
+    tx_frame, ix_frame, repairs = reconcile(tx.frame, ix.frame if ix else None, sources)
     return Tables(
-        transactions=tx.frame,
-        interactions=ix.frame if ix else None,
+        transactions=tx_frame,
+        interactions=ix_frame,
         customers=cu.frame if cu else None,
-        warnings=tuple(w for _, t in parts if t for w in t.warnings),
+        warnings=tuple(w for _, t in parts if t for w in t.warnings) + repairs,
         rows_read={name: len(t.frame) for name, t in parts if t},
     )
 
