@@ -83,12 +83,19 @@ def simulate(
     out: Annotated[Path, Opt("--out", help="output folder")] = Path("data/raw/demo"),
     start: Annotated[str, Opt("--start")] = "2023-01-01",
     end: Annotated[str, Opt("--end")] = "2025-12-31",
+    as_of: Annotated[
+        str | None,
+        Opt("--as-of", help="write only what was known before this date (day-by-day feeds)"),
+    ] = None,
 ) -> None:
     """Write a simulated business (with ground truth in truth.parquet) to OUT."""
     from pipelines.catalog import write_atomic
+    from pipelines.simulate import as_of as cut
     from pipelines.simulate import simulate as run
 
     business = run(n_customers=customers, seed=seed, start=start, end=end)
+    if as_of:
+        business = cut(business, as_of)
     paths = write_atomic(
         {
             "transactions": business.transactions,

@@ -986,3 +986,24 @@ def _truth_frame(
             "segment": np.array(list(CUSTOMER_TYPES))[people["segment_code"].to_numpy()],
         }
     )
+
+
+def as_of(business: SimulatedBusiness, date: str | pd.Timestamp) -> SimulatedBusiness:
+    """The business as its systems knew it on the morning of ``date``.
+
+    Rows before ``date`` only, so running this for consecutive days emits the day-by-day
+    increments a nightly job sees. The truth file is kept whole: it is for evaluation.
+    """
+    cutoff = pd.Timestamp(date).normalize()
+    return SimulatedBusiness(
+        transactions=business.transactions.loc[
+            business.transactions["timestamp"] < cutoff
+        ].reset_index(drop=True),
+        interactions=business.interactions.loc[
+            business.interactions["timestamp"] < cutoff
+        ].reset_index(drop=True),
+        customers=business.customers.loc[business.customers["signup_date"] < cutoff].reset_index(
+            drop=True
+        ),
+        truth=business.truth,
+    )

@@ -262,3 +262,22 @@ def test_customer_ids_sort_like_customers_for_large_populations():
     assert ids.iloc[0] == "C000001"
     assert ids.is_monotonic_increasing
     assert np.all(ids.str.len() == 7)
+
+
+def test_as_of_keeps_only_what_was_known_that_morning():
+    from pipelines.simulate import as_of
+
+    business = simulate(n_customers=300, seed=9)
+    day = as_of(business, "2024-06-01")
+    later = as_of(business, "2024-06-02")
+    cutoff = pd.Timestamp("2024-06-01")
+    assert (day.transactions["timestamp"] < cutoff).all()
+    assert (day.interactions["timestamp"] < cutoff).all()
+    assert (day.customers["signup_date"] < cutoff).all()
+    # the next morning's feed only adds rows: yesterday's rows are a prefix of today's
+    assert len(later.transactions) >= len(day.transactions)
+    pd.testing.assert_frame_equal(
+        later.transactions.loc[later.transactions["timestamp"] < cutoff].reset_index(drop=True),
+        day.transactions,
+    )
+    pd.testing.assert_frame_equal(day.truth, business.truth)
