@@ -59,6 +59,7 @@ def score_customers(
     scored_at: pd.Timestamp,
     min_reason_score: float = 0.2,
     min_reason_confidence: float = 0.2,
+    risk_threshold: float = 0.5,
 ) -> pd.DataFrame:
     """Every customer scored, explained, valued and given an action, ranked.
 
@@ -86,10 +87,10 @@ def score_customers(
     scored = scored.join(recommend(scored, features, playbook))
     scored["model_version"] = str(model_version)
     scored["scored_at"] = scored_at
-    return rank(scored)
+    return rank(scored, risk_threshold)
 
 
-def rank(scored: pd.DataFrame) -> pd.DataFrame:
+def rank(scored: pd.DataFrame, risk_threshold: float = 0.0) -> pd.DataFrame:
     """Sort by value at risk (ties: probability, then id) and number the call list."""
     ordered = (
         scored.rename_axis("customer_id")
@@ -100,7 +101,10 @@ def rank(scored: pd.DataFrame) -> pd.DataFrame:
             kind="stable",
         )
     )
-    callable_ = ~ordered["action_rule"].isin(NOT_CALLED)
+    # the call list: at or above the risk threshold and not kept off it by the playbook
+    callable_ = ~ordered["action_rule"].isin(NOT_CALLED) & (
+        ordered["churn_probability"] >= risk_threshold
+    )
     ordered["risk_rank"] = pd.array([pd.NA] * len(ordered), dtype="Int64")
     ordered.loc[callable_, "risk_rank"] = range(1, int(callable_.sum()) + 1)
     return ordered[list(LIST_COLUMNS)].reset_index(drop=True)

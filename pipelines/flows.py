@@ -366,6 +366,7 @@ def _score(
         pd.Timestamp.now(tz="UTC").floor("s"),
         settings.min_reason_score,
         settings.min_reason_confidence,
+        settings.risk_threshold,
     )
     scored.insert(1, "score_date", cutoff)
     listed = at_risk_list(scored, settings.risk_threshold, settings.list_capacity())

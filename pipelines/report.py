@@ -808,12 +808,14 @@ letter-spacing:.02em}
 .tile .note{font-size:12.5px;color:#57606a}
 .tile.warn{border:2px solid #cf222e;background:#fff0f0}
 .tile .warning{color:#cf222e;font-weight:bold;font-size:13px;margin-bottom:4px}
-.two-col{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
-.two-col section{margin-bottom:16px}
+.two-col{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:16px;
+align-items:start}
+.two-col section{margin-bottom:16px;min-width:0}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e6e9ed;vertical-align:top}
 th{font-size:12.5px;color:#57606a;background:#f6f8fa;border-bottom:1px solid #d8dee4}
-td.num,th.num{text-align:right;white-space:nowrap}
+td.num,th.num{text-align:right}
+td.num{white-space:nowrap}
 tr.total td{font-weight:bold;border-top:2px solid #d8dee4}
 table.compact{margin-top:8px}
 table.list td{font-size:13px}

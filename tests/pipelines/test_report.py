@@ -186,6 +186,8 @@ def open_in_browser(chromium: str, page: Path, profile: Path, expression: str) -
     """Load ``page`` at 1400 px wide; return its problems, the evaluated ``expression``
     (JSON-able) and a full-page PNG."""
     profile.mkdir(parents=True, exist_ok=True)
+    port_file = profile / "DevToolsActivePort"
+    port_file.unlink(missing_ok=True)  # a reused profile keeps the last run's port
     log = (profile / "chromium.log").open("wb")
     browser = subprocess.Popen(
         [
@@ -200,7 +202,6 @@ def open_in_browser(chromium: str, page: Path, profile: Path, expression: str) -
         stderr=log,
     )
     try:
-        port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
             assert browser.poll() is None, f"chromium exited early: {(profile / 'chromium.log')}"
@@ -270,6 +271,11 @@ PAGE_FACTS = """
     reasonRows: reasonRows,
     segmentRows: document.querySelectorAll('#segments tbody tr').length,
     scrollWidth: document.documentElement.scrollWidth,
+    // boxes sticking out of the page column, or content overflowing its box
+    overflowing: [...document.querySelectorAll('main > section, main > div, .two-col > section')]
+      .filter((el) => el.getBoundingClientRect().right > q('#kpis').getBoundingClientRect().right
+        || el.scrollWidth > el.clientWidth + 1)
+      .map((el) => el.id || el.className),
     emptySvgs: [...document.querySelectorAll('svg')].filter(
       (s) => s.getBoundingClientRect().width < 50 || s.getBoundingClientRect().height < 20).length,
     kpis: box('#kpis'), list: box('#top-customers'), summaryBox: box('#summary'),
@@ -282,8 +288,7 @@ def test_report_loads_cleanly_in_chromium_with_its_key_elements(
     chromium, run, report_file, tmp_path
 ):
     seen = open_in_browser(chromium, report_file, tmp_path / "profile", PAGE_FACTS)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "report-full.png").write_bytes(seen["png"])
+    publish(seen["png"], "report-full.png")
 
     assert seen["errors"] == []
     assert seen["external"] == []
@@ -308,15 +313,25 @@ def test_report_loads_cleanly_in_chromium_with_its_key_elements(
     # layout: nothing wider than the window, no collapsed chart, and the call list starts
     # inside the first screen-and-a-bit so the screenshot shows who to call first
     assert facts["scrollWidth"] <= WIDTH
+    assert facts["overflowing"] == []
     assert facts["emptySvgs"] == 0
     assert facts["summaryBox"]["top"] < 200
     assert facts["list"]["top"] < HEIGHT - 500
 
 
-def test_screenshot_of_the_report(chromium, report_file, tmp_path):
+def publish(png: Path | bytes, name: str) -> Path:
+    """Copy a screenshot into tests/artifacts atomically (other runs may share the folder)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "report.png"
-    shot.unlink(missing_ok=True)
+    final = ARTIFACTS / name
+    temp = final.with_name(f".{name}.{os.getpid()}.tmp")
+    temp.write_bytes(png if isinstance(png, bytes) else png.read_bytes())
+    os.replace(temp, final)
+    return final
+
+
+def test_screenshot_of_the_report(chromium, report_file, tmp_path):
+    # taken in this test's own folder, checked there, then published as the artifact
+    shot = tmp_path / "report.png"
     done = subprocess.run(
         [
             chromium,
@@ -345,6 +360,7 @@ def test_screenshot_of_the_report(chromium, report_file, tmp_path):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200
     rows_with_ink = (pixels.min(axis=2) < 100).any(axis=1)
     assert rows_with_ink[:100].any() and rows_with_ink[200:].any()
+    assert publish(shot, "report.png").stat().st_size == shot.stat().st_size
 
 
 def test_browser_check_catches_errors_and_network_requests(chromium, tmp_path):

@@ -212,7 +212,8 @@ def test_score_customers_end_to_end(features, model):
 def test_score_customers_ranks_the_call_list(features, model):
     result = score(model, features)
 
-    called = ~result["action_rule"].isin(NOT_CALLED)
+    # the call list: probability >= 0.5 and not kept off it by the playbook
+    called = ~result["action_rule"].isin(NOT_CALLED) & (result["churn_probability"] >= 0.5)
     assert result.loc[called, "risk_rank"].tolist() == list(range(1, called.sum() + 1))
     assert result.loc[~called, "risk_rank"].isna().all()
     assert result["value_at_risk"].is_monotonic_decreasing
