@@ -21,9 +21,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/churn demo
 
-# system packages the tests drive for real (headless Chromium for the report)
+# system packages the tests drive for real: headless Chromium for the report, a PostgreSQL
+# server for the database tests (one after the other: both take apt's lock)
 system-deps:
 	bash .ci/install-system-deps
+	bash .ci/install-postgres
 
 test: setup system-deps
 	$(BIN)/python -m pytest
