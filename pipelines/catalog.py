@@ -80,18 +80,38 @@ def read_tables(
     transactions: Path, interactions: Path | None = None, customers: Path | None = None
 ) -> Tables:
     """Read and validate the business's tables (interactions and customers optional)."""
-    tx = read_table(transactions, "transactions")
-    ix = read_table(interactions, "interactions") if interactions else None
-    cu = read_table(customers, "customers") if customers else None
-    parts = [("transactions", tx), ("interactions", ix), ("customers", cu)]
-    sources = (transactions.name, interactions.name if interactions else "")
-    tx_frame, ix_frame, repairs = reconcile(tx.frame, ix.frame if ix else None, sources)
+    return assemble_tables(
+        {
+            "transactions": (transactions.name, read_table(transactions, "transactions")),
+            "interactions": (interactions.name, read_table(interactions, "interactions"))
+            if interactions
+            else None,
+            "customers": (customers.name, read_table(customers, "customers"))
+            if customers
+            else None,
+        }
+    )
+
+
+def assemble_tables(read: dict[str, tuple[str, ValidatedTable] | None]) -> Tables:
+    """Tables from validated parts (files or database), after the cross-table repairs.
+
+    Args:
+        read: table kind -> (source label, validated table), or None when absent.
+    """
+    tx_source, tx = read["transactions"]  # type: ignore[misc]
+    ix_part, cu_part = read.get("interactions"), read.get("customers")
+    sources = (tx_source, ix_part[0] if ix_part else "")
+    tx_frame, ix_frame, repairs = reconcile(
+        tx.frame, ix_part[1].frame if ix_part else None, sources
+    )
+    parts = [part[1] for part in read.values() if part]
     return Tables(
         transactions=tx_frame,
         interactions=ix_frame,
-        customers=cu.frame if cu else None,
-        warnings=tuple(w for _, t in parts if t for w in t.warnings) + repairs,
-        rows_read={name: len(t.frame) for name, t in parts if t},
+        customers=cu_part[1].frame if cu_part else None,
+        warnings=tuple(w for t in parts for w in t.warnings) + repairs,
+        rows_read={kind: len(part[1].frame) for kind, part in read.items() if part},
     )
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.schema import CreateTable
 from features.contracts import TABLES, InputError, ValidatedTable, validate_table
 from models.explain import REASON_COLUMNS
 from models.scoring import LIST_COLUMNS
-from pipelines.catalog import Tables
+from pipelines.catalog import Tables, assemble_tables
 
 # A server that does not answer within this many seconds counts as unavailable.
 CONNECT_TIMEOUT_S = 10
@@ -152,13 +152,11 @@ def read_tables_sql(
         if names[kind] is not None or kind in queries
     }
     read = _read_validated(url, reads)
-    parts = [(kind, read.get(kind)) for kind in TABLES]
-    return Tables(
-        transactions=read["transactions"].frame,
-        interactions=read["interactions"].frame if "interactions" in read else None,
-        customers=read["customers"].frame if "customers" in read else None,
-        warnings=tuple(w for _, t in parts if t for w in t.warnings),
-        rows_read={kind: len(t.frame) for kind, t in parts if t},
+    return assemble_tables(
+        {
+            kind: (f"postgresql:{reads[kind][0]}", read[kind]) if kind in read else None
+            for kind in TABLES
+        }
     )
 
 
