@@ -6,6 +6,7 @@ environment defaults below are set, so Prefect keeps its state inside the projec
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def _environment() -> None:
     """Embedded defaults: Prefect state in the project, no telemetry, quiet MLflow."""
     os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the ephemeral API starts in ~5-20 s; a busy nightly box needs more than the 20 s default
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
@@ -52,8 +55,10 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from models.reasons import ReasonMapError
     from models.scoring import FeatureMismatchError
     from pipelines.catalog import OutputBusy
+    from pipelines.database import DatabaseUnavailable
 
     return (
+        DatabaseUnavailable,
         OutputBusy,
         InputError,
         ReasonMapError,
@@ -65,15 +70,59 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     )
 
 
-def _inputs(transactions: Path, interactions: Path | None, customers: Path | None):  # noqa: ANN202
-    from pipelines.settings import InputPaths
+_DATABASE: dict[str, bool] = {"on": False}
 
+
+class _NoTracebackForExpected(logging.Filter):
+    """Bad input or an unreachable server is one clear line, not a traceback wall.
+
+    Prefect logs every failed task with its traceback; for the errors this CLI explains
+    itself (see _expected_errors) the traceback helps nobody, so it is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], _expected_errors()):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _inputs(transactions: Path, interactions: Path | None, customers: Path | None):  # noqa: ANN202
+    """File paths, or with --db the same options name PostgreSQL tables."""
+    import prefect  # noqa: F401  (sets up Prefect's console handler, which we filter)
+
+    from pipelines.settings import DatabaseInputs, InputPaths
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoTracebackForExpected) for f in handler.filters):
+            handler.addFilter(_NoTracebackForExpected())
+
+    if _DATABASE["on"]:
+        return DatabaseInputs(
+            transactions=str(transactions),
+            interactions=str(interactions) if interactions else None,
+            customers=str(customers) if customers else None,
+        )
     return InputPaths(transactions=transactions, interactions=interactions, customers=customers)
 
 
 @app.callback()
-def main() -> None:
+def main(
+    db: Annotated[
+        str | None,
+        Opt(
+            "--db",
+            envvar="CHURN_DATABASE_URL",
+            help="PostgreSQL URL (postgresql+psycopg://user:pw@host/db): --transactions, "
+            "--interactions and --customers then name tables, and --out-table works",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
     _environment()
+    _DATABASE["on"] = bool(db)
+    if db:
+        # flows read the URL from the environment, never from (stored) flow parameters
+        os.environ["CHURN_DATABASE_URL"] = db
 
 
 @app.command()
@@ -204,6 +253,9 @@ ScoreDate = Annotated[
     str | None, Opt("--score-date", help="YYYY-MM-DD [default: day after the data]")
 ]
 TopOpt = Annotated[int | None, Opt("--top", help="cap the list at N customers")]
+OutTableOpt = Annotated[
+    str | None, Opt("--out-table", help="also write the list to this PostgreSQL table (--db)")
+]
 BudgetOpt = Annotated[
     float | None,
     Opt("--budget", help="cap the list at what this budget buys (contact_cost each, default 10)"),
@@ -220,6 +272,7 @@ def score(
     score_date: ScoreDate = None,
     top: TopOpt = None,
     budget: BudgetOpt = None,
+    out_table: OutTableOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -235,6 +288,7 @@ def score(
         top=top,
         budget=budget,
         data_dir=data_dir,
+        output_table=out_table,
     )
 
 
@@ -247,6 +301,7 @@ def nightly(
     score_date: ScoreDate = None,
     top: TopOpt = None,
     budget: BudgetOpt = None,
+    out_table: OutTableOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -262,6 +317,7 @@ def nightly(
         top=top,
         budget=budget,
         data_dir=data_dir,
+        output_table=out_table,
     )
 
 
@@ -274,6 +330,7 @@ def schedule(
     cron: Annotated[str, Opt("--cron")] = "0 2 * * *",
     timezone: Annotated[str, Opt("--timezone")] = "UTC",
     top: TopOpt = None,
+    out_table: OutTableOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -284,7 +341,12 @@ def schedule(
     from pipelines.settings import ScoreSettings, load_settings
 
     settings = load_settings(
-        ScoreSettings, config, top=top, data_dir=data_dir, tracking_uri=_tracking_uri()
+        ScoreSettings,
+        config,
+        top=top,
+        data_dir=data_dir,
+        tracking_uri=_tracking_uri(),
+        output_table=out_table,
     )
     typer.echo(f"serving 'nightly' on cron '{cron}' ({timezone}); outputs -> {out}; Ctrl-C stops")
     nightly_flow.serve(

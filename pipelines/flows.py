@@ -4,6 +4,7 @@ functions in ``features/`` and ``models/``; I/O goes through ``pipelines.catalog
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,8 +37,9 @@ from models.scoring import (
 )
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
 from pipelines import catalog, tracking
+from pipelines.database import read_tables_sql, write_list_sql
 from pipelines.report import DRIVER_CUSTOMERS, render_report
-from pipelines.settings import InputPaths, ScoreSettings, TrainSettings
+from pipelines.settings import DatabaseInputs, InputPaths, ScoreSettings, TrainSettings
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ANN001
@@ -51,19 +53,52 @@ def _retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ANN001
     return False
 
 
+def database_url(env_var: str) -> str:
+    """The connection URL from the environment (never a flow parameter: it has a password)."""
+    url = os.environ.get(env_var)
+    if not url:
+        raise LookupError(f"set {env_var} to the database URL (postgresql+psycopg://...)")
+    return url
+
+
 @task(
-    retries=2,
-    retry_delay_seconds=[1, 5],
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=_retry_unless_bad_input,
     cache_policy=NONE,
 )
-def load_tables(inputs: InputPaths) -> catalog.Tables:
-    tables = catalog.read_tables(inputs.transactions, inputs.interactions, inputs.customers)
+def load_tables(inputs: InputPaths | DatabaseInputs) -> catalog.Tables:
+    if isinstance(inputs, DatabaseInputs):
+        tables = read_tables_sql(
+            database_url(inputs.url_env),
+            inputs.transactions,
+            inputs.interactions,
+            inputs.customers,
+            inputs.queries or None,
+        )
+    else:
+        tables = catalog.read_tables(inputs.transactions, inputs.interactions, inputs.customers)
     logger = get_run_logger()
     for warning in tables.warnings:
         logger.warning(warning)
     logger.info("rows read: %s", tables.rows_read)
     return tables
+
+
+@task(
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_retry_unless_bad_input,
+    cache_policy=NONE,
+)
+def write_list_to_database(listed: pd.DataFrame, settings: ScoreSettings, cutoff) -> int:  # noqa: ANN001
+    """Replace the score date's rows of the list table; safe to retry."""
+    url = database_url(settings.output_url_env)
+    written = write_list_sql(listed, url, settings.output_table, cutoff)
+    get_run_logger().info(
+        "%d rows -> postgresql:%s for %s", written, settings.output_table, cutoff.date()
+    )
+    return written
 
 
 def report_observability(tables: catalog.Tables, reason_map: ReasonMap) -> dict[str, list[str]]:
@@ -102,7 +137,7 @@ def write_outputs(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[
 
 @flow(name="build_features")
 def build_features(
-    inputs: InputPaths, cutoff: str, out_dir: Path, lookback_days: int = 365
+    inputs: InputPaths | DatabaseInputs, cutoff: str, out_dir: Path, lookback_days: int = 365
 ) -> Path:
     """Feature table for one cutoff -> ``out_dir/features.parquet``."""
     tables = load_tables(inputs)
@@ -129,7 +164,9 @@ class TrainResult:
 
 
 @flow(name="train")
-def train(inputs: InputPaths, settings: TrainSettings | None = None) -> TrainResult:
+def train(
+    inputs: InputPaths | DatabaseInputs, settings: TrainSettings | None = None
+) -> TrainResult:
     """Train on stacked cutoffs, early-stop on a later one, judge on the latest, register."""
     settings = settings or TrainSettings()
     logger = get_run_logger()
@@ -396,6 +433,9 @@ def _score(
     if write_features:
         frames["features"] = features.reset_index()
     paths = write_outputs(frames, Path(out_dir))
+    if settings.output_table:
+        # after the files: a failure here leaves both re-runnable for the same date
+        write_list_to_database(listed, settings, cutoff)
     mix = listed["top_reason"].value_counts(normalize=True).reindex(list(REASONS), fill_value=0.0)
     drifted = log_scoring_run(
         settings, version, tables.rows_read, features, scored, listed, kpis, mix, paths["report"]
@@ -490,7 +530,7 @@ def _finish(result: ScoreResult) -> ScoreResult | State:
 
 @flow(name="score")
 def score(
-    inputs: InputPaths,
+    inputs: InputPaths | DatabaseInputs,
     out_dir: Path,
     settings: ScoreSettings | None = None,
     score_date: str | None = None,
@@ -506,7 +546,7 @@ def score(
 
 @flow(name="nightly")
 def nightly(
-    inputs: InputPaths,
+    inputs: InputPaths | DatabaseInputs,
     out_dir: Path,
     settings: ScoreSettings | None = None,
     score_date: str | None = None,

@@ -22,6 +22,22 @@ class InputPaths(BaseModel):
     customers: Path | None = None
 
 
+class DatabaseInputs(BaseModel):
+    """The business's tables in PostgreSQL: table names, or a SELECT per table.
+
+    The connection URL is not a field: it holds a password, and flow parameters are
+    stored by Prefect. It is read from the environment variable named by ``url_env``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    transactions: str
+    interactions: str | None = None
+    customers: str | None = None
+    queries: dict[str, str] = Field(default_factory=dict)
+    url_env: str = "CHURN_DATABASE_URL"
+
+
 class CommonSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +71,10 @@ class ScoreSettings(CommonSettings):
     contact_cost: float = Field(10.0, gt=0)
     drift_threshold: float = Field(0.25, gt=0)  # PSI above which a feature counts as drifting
     business_name: str = ""
+    # also write the call list to this PostgreSQL table (replacing the score date's rows);
+    # the connection comes from the environment variable `output_url_env`
+    output_table: str | None = None
+    output_url_env: str = "CHURN_DATABASE_URL"
     # a specific reason must add this much risk (log-odds) and hold this share of it,
     # else the top reason is `unidentified` (see models.explain.top_reasons)
     min_reason_score: float = Field(0.2, ge=0.0)

@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 def local_store(data_dir: Path) -> tuple[str, str]:
@@ -31,6 +32,10 @@ def configure(data_dir: Path, experiment: str, tracking_uri: str | None = None) 
     if not uri:
         uri, artifacts = local_store(data_dir)
         (data_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    elif uri.split(":", 1)[0].split("+", 1)[0] in DATABASE_SCHEMES:
+        # a database store keeps no files: artifacts go under data_dir, not ./mlruns of
+        # whatever folder the run happens to start from (a tracking server has its own)
+        artifacts = local_store(data_dir)[1]
     user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -10,6 +10,7 @@ import pytest
 # Keep Prefect's state out of the user's home even before the harness starts.
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parents[1] / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Tests use their own throw-away MLflow stores, never a server the user points at.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
