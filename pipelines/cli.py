@@ -36,6 +36,10 @@ def _environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # the ephemeral API starts in ~5-20 s; a busy nightly box needs more than the 20 s default
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # fail over a down tracking server in seconds, not MLflow's default minutes of retries;
+    # the flows retry the whole step with their own backoff
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
@@ -56,9 +60,11 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from models.scoring import FeatureMismatchError
     from pipelines.catalog import OutputBusy
     from pipelines.database import DatabaseUnavailable
+    from pipelines.tracking import TrackingUnavailable
 
     return (
         DatabaseUnavailable,
+        TrackingUnavailable,
         OutputBusy,
         InputError,
         ReasonMapError,

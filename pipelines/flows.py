@@ -171,6 +171,7 @@ def train(
     settings = settings or TrainSettings()
     logger = get_run_logger()
     reason_map = load_reason_map(settings.reason_map)
+    connect_tracking(settings)  # fail before an hour of training, not after
     tables = load_tables(inputs)
     observability = report_observability(tables, reason_map)
 
@@ -233,6 +234,11 @@ def train(
         champion_metrics,
         profile,
     )
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+def connect_tracking(settings: TrainSettings) -> str:
+    return tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
 
 
 @task(

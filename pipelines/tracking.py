@@ -14,6 +14,17 @@ CHALLENGER = "challenger"
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking store cannot be reached (worth retrying later)."""
+
+
+def _without_password(uri: str) -> str:
+    scheme, sep, rest = uri.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
 def local_store(data_dir: Path) -> tuple[str, str]:
     """Tracking URI and artifact location of the embedded store under ``data_dir``."""
     root = (data_dir / "mlflow").resolve()
@@ -45,7 +56,14 @@ def configure(data_dir: Path, experiment: str, tracking_uri: str | None = None) 
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = user_env
-    if mlflow.get_experiment_by_name(experiment) is None:
+    try:
+        existing = mlflow.get_experiment_by_name(experiment)
+    except (MlflowException, OSError) as exc:
+        raise TrackingUnavailable(
+            f"MLflow tracking store {_without_password(uri)} is unavailable: "
+            f"{str(exc).splitlines()[0][:300]}"
+        ) from exc
+    if existing is None:
         # artifacts beside the database, not in ./mlruns of whatever folder we run from
         mlflow.create_experiment(experiment, artifact_location=artifacts)
     mlflow.set_experiment(experiment)

@@ -86,3 +86,11 @@ def test_mlflow_tracking_uri_overrides_the_embedded_store(tmp_path, monkeypatch,
     assert f"MLflow store: sqlite:///{server_db}" in result.output
     assert server_db.exists()
     assert not (tmp_path / "data" / "mlflow" / "mlflow.db").exists()
+
+
+def test_an_unreachable_tracking_server_is_one_clear_line(tmp_path, monkeypatch, demo_tables):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    result = invoke("train", "--transactions", demo_tables["transactions"])
+    assert result.exit_code == 2
+    assert "error: MLflow tracking store http://127.0.0.1:9 is unavailable" in result.output
