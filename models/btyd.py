@@ -400,9 +400,17 @@ def expected_spend(
     ``(gamma + m_x x) p / (p x + q - 1)``: a weighted average of the population mean
     ``p gamma/(q-1)`` and the customer's own mean, weighted towards the customer as
     ``x`` grows. A customer with ``x = 0`` gets the population mean.
+
+    Raises:
+        ValueError: a customer has ``x = 0`` but ``q <= 1``, where the population mean
+            spend is infinite.
     """
     x, m = _arrays(frequency, monetary_value)
     p, q, gamma = params.p, params.q, params.gamma
+    if q <= 1 and (x == 0).any():
+        raise ValueError(
+            f"q = {q:.3f} <= 1: the mean spend of a customer without repeats is infinite"
+        )
     m = np.where(x > 0, m, 0.0)
     return (gamma + m * x) * p / (p * x + q - 1)
 

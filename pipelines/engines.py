@@ -19,6 +19,7 @@ e.g. from ``dask.dataframe.read_parquet`` on files the workers can reach.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -221,7 +222,7 @@ def _to_dask(
         if client is None or len(data) == 0:
             return dd.from_pandas(data, npartitions=max(1, npartitions), sort=False)
         bounds = np.linspace(0, len(data), min(npartitions, len(data)) + 1).astype(int)
-        pieces = [data.iloc[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        pieces = [data.iloc[start:end] for start, end in itertools.pairwise(bounds)]
         return dd.from_delayed(client.scatter(pieces), meta=data.iloc[:0], verify_meta=False)
 
 

@@ -3,8 +3,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from models.metrics import captured_share, evaluate, lift_curve, top_decile_lift
+from models.metrics import (
+    bootstrap_auc_difference,
+    calibrate,
+    captured_share,
+    evaluate,
+    lift_curve,
+    ranking_metrics,
+    top_decile_lift,
+)
 
 # Ten customers, scores strictly descending; churners at ranks 1 and 3.
 Y = [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
@@ -182,3 +191,106 @@ def test_fraction_must_be_in_zero_one(fraction):
 def test_lift_curve_needs_at_least_one_row_per_band():
     with pytest.raises(ValueError, match="bins"):
         lift_curve([1, 0, 0], [0.3, 0.2, 0.1], bins=4)
+
+
+def test_ranking_metrics_match_evaluate_without_brier():
+    result = ranking_metrics(Y, SCORES)
+
+    assert result == pytest.approx(
+        {"roc_auc": 15 / 16, "pr_auc": 0.5 * 1.0 + 0.5 * 2 / 3, "top_decile_lift": 5.0}
+    )
+
+
+def test_ranking_metrics_accept_scores_that_are_not_probabilities():
+    days_since_last_purchase = [300, 250, 200, 120, 90, 60, 30, 20, 10, 0]
+
+    assert ranking_metrics(Y, days_since_last_purchase) == pytest.approx(ranking_metrics(Y, SCORES))
+
+
+def test_isotonic_calibration_pools_adjacent_violators():
+    # 0 | 1 0 (violators, pooled to 0.5) | 1; outside the fitted range: the end values
+    result = calibrate([0, 1, 2, 3], [0, 1, 0, 1], [0, 1, 2, 3, 5, -1])
+
+    assert result.tolist() == pytest.approx([0.0, 0.5, 0.5, 1.0, 1.0, 0.0])
+
+
+def test_platt_calibration_fits_group_rates():
+    # two score values with churn rates 1/4 and 3/4: the unpenalised logistic fit is exact
+    scores = [0, 0, 0, 0, 1, 1, 1, 1]
+    labels = [0, 0, 0, 1, 0, 1, 1, 1]
+
+    result = calibrate(scores, labels, [0, 1, 0.5], method="platt")
+
+    assert result.tolist() == pytest.approx([0.25, 0.75, 0.5], abs=1e-6)
+
+
+def test_calibration_needs_both_classes_and_a_known_method():
+    with pytest.raises(ValueError, match="both"):
+        calibrate([0.1, 0.2], [1, 1], [0.3])
+    with pytest.raises(ValueError, match="method"):
+        calibrate([0.1, 0.2], [0, 1], [0.3], method="beta")
+
+
+BOOT_Y = np.array([1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0])
+BOOT_A = np.array([0.9, 0.1, 0.8, 0.3, 0.2, 0.7, 0.4, 0.3, 0.6, 0.5, 0.1, 0.2])
+BOOT_B = np.array([0.5, 0.6, 0.4, 0.2, 0.5, 0.3, 0.7, 0.1, 0.5, 0.4, 0.3, 0.6])
+
+
+def test_auc_difference_point_estimate_is_the_full_sample_difference():
+    result = bootstrap_auc_difference(BOOT_Y, BOOT_A, BOOT_B, n_resamples=50, seed=1)
+
+    expected = roc_auc_score(BOOT_Y, BOOT_A) - roc_auc_score(BOOT_Y, BOOT_B)
+    assert result["difference"] == pytest.approx(expected)
+    assert result["low"] <= result["high"]
+    assert result["n_resamples"] == 50.0
+
+
+def test_one_resample_is_the_auc_difference_on_the_drawn_customers():
+    # with one resample the interval collapses onto that resample's difference, which
+    # must equal sklearn's AUCs on the drawn customers (ties included: the 0.5s and 0.3s)
+    seed = 3
+    drawn = np.random.default_rng(seed).integers(0, len(BOOT_Y), len(BOOT_Y))
+    assert 0 < BOOT_Y[drawn].sum() < len(drawn)  # both classes, so no redraw happens
+    expected = roc_auc_score(BOOT_Y[drawn], BOOT_A[drawn]) - roc_auc_score(
+        BOOT_Y[drawn], BOOT_B[drawn]
+    )
+
+    result = bootstrap_auc_difference(BOOT_Y, BOOT_A, BOOT_B, n_resamples=1, seed=seed)
+
+    assert result["low"] == pytest.approx(expected)
+    assert result["high"] == pytest.approx(expected)
+
+
+def test_identical_scores_differ_by_exactly_zero():
+    result = bootstrap_auc_difference(BOOT_Y, BOOT_A, BOOT_A, n_resamples=20)
+
+    assert (result["difference"], result["low"], result["high"]) == (0.0, 0.0, 0.0)
+    assert result["share_not_positive"] == 1.0
+
+
+def test_auc_difference_is_reproducible_and_detects_a_clear_winner():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    perfect = y + rng.uniform(0, 0.5, 300)
+    noise = rng.uniform(0, 1, 300)
+
+    first = bootstrap_auc_difference(y, perfect, noise, n_resamples=200, seed=5)
+    again = bootstrap_auc_difference(y, perfect, noise, n_resamples=200, seed=5)
+
+    assert first == again
+    assert first["low"] > 0.3
+    assert first["share_not_positive"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"n_resamples": 0}, "n_resamples"), ({"level": 1.0}, "level")],
+)
+def test_auc_difference_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bootstrap_auc_difference(BOOT_Y, BOOT_A, BOOT_B, **kwargs)
+
+
+def test_auc_difference_needs_both_classes():
+    with pytest.raises(ValueError, match="both"):
+        bootstrap_auc_difference([0, 0, 0], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
