@@ -82,6 +82,10 @@ def build_features(
         parts.append(ix.interaction_features(inter, cutoff, active))
 
     features = pd.concat(parts, axis=1).astype(float)
+    if transactions["timestamp"].min() > cutoff - pd.Timedelta(days=365):
+        # the data does not reach back a year: "nothing bought in this season last year"
+        # would be a fact about the data's start, not about the customer
+        features["purchases_same_season_last_year"] = float("nan")
     columns = observable_features(
         set(transactions.columns), None if interactions is None else set(interactions.columns)
     )

@@ -17,7 +17,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "reg_lambda": 1.0,
     "tree_method": "hist",
     "objective": "binary:logistic",
-    "eval_metric": "aucpr",
+    # early stopping on log-loss, not a ranking metric: it also keeps the probabilities
+    # calibrated (on CDNOW aucpr stopped at 5 trees with probabilities near the base rate)
+    "eval_metric": "logloss",
     "early_stopping_rounds": 50,
     "n_jobs": 2,
     "random_state": 0,

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -178,3 +179,18 @@ def test_cutoff_is_the_midnight_of_its_day(cutoff):
 
     pd.testing.assert_frame_equal(result, build_features(transactions(), CUTOFF))
     assert list(result.index) == ["a", "b", "c"]
+
+
+def test_same_season_last_year_is_unknown_when_the_data_is_younger_than_a_year():
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a"],
+            "timestamp": pd.to_datetime(["2024-03-01", "2024-06-01"]),
+            "amount": [10.0, 20.0],
+        }
+    )
+    # data starts 2024-03-01; a year before 2024-12-01 is 2023-12-02: out of the data
+    assert np.isnan(build_features(tx, "2024-12-01").loc["a", "purchases_same_season_last_year"])
+    # a year before 2025-03-01 is 2024-03-01, the first day of data: known, and it is 1
+    # (the 2024-03-01 purchase falls in [cutoff - 365, cutoff - 275))
+    assert build_features(tx, "2025-03-01").loc["a", "purchases_same_season_last_year"] == 1.0
