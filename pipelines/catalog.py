@@ -11,7 +11,7 @@ import fcntl
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,10 @@ LOCK_FILE = ".churn.lock"
 
 class OutputBusy(RuntimeError):
     """Another run holds the output folder."""
+
+
+class OutputNotWritable(RuntimeError):
+    """The output folder cannot be written (read-only, full, permissions)."""
 
 
 @dataclass(frozen=True)
@@ -139,13 +143,19 @@ def write_atomic(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[s
             temp = final.with_name(f".{final.name}.{token}.tmp{final.suffix}")
             _write(frame, temp)
             staged.append((temp, final))
-    except BaseException:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
-        for name in frames:
-            (out_dir / f".{OUTPUTS[name]}.{token}.tmp{Path(OUTPUTS[name]).suffix}").unlink(
-                missing_ok=True
-            )
+    except BaseException as exc:
+        with suppress(OSError):  # best effort: the next run's lock clears leftovers too
+            for temp, _ in staged:
+                temp.unlink(missing_ok=True)
+            for name in frames:
+                (out_dir / f".{OUTPUTS[name]}.{token}.tmp{Path(OUTPUTS[name]).suffix}").unlink(
+                    missing_ok=True
+                )
+        if isinstance(exc, OSError):
+            raise OutputNotWritable(
+                f"{out_dir}: cannot write the outputs ({exc.strerror}); the previous files are "
+                "untouched"
+            ) from exc
         raise
     for temp, final in staged:
         os.replace(temp, final)
@@ -159,9 +169,13 @@ def output_lock(out_dir: Path) -> Iterator[None]:
     While the lock is held no other run can be writing, so temporary files left by a
     run that was killed mid-write are stale and are removed here.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LOCK_FILE
-    with open(path, "a") as handle:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError as exc:
+        raise OutputNotWritable(f"{out_dir}: cannot write here ({exc.strerror})") from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

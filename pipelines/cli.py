@@ -58,7 +58,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from models.playbook import PlaybookError
     from models.reasons import ReasonMapError
     from models.scoring import FeatureMismatchError
-    from pipelines.catalog import OutputBusy
+    from pipelines.catalog import OutputBusy, OutputNotWritable
     from pipelines.database import DatabaseUnavailable
     from pipelines.tracking import TrackingUnavailable
 
@@ -66,6 +66,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         DatabaseUnavailable,
         TrackingUnavailable,
         OutputBusy,
+        OutputNotWritable,
         InputError,
         ReasonMapError,
         PlaybookError,

@@ -86,3 +86,43 @@ def test_a_write_that_fails_leaves_no_partial_files(tmp_path):
         write_atomic({"at_risk": ok, "scores": Unwritable()}, out)  # type: ignore[dict-item]
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before  # at_risk.parquet was not replaced; no temp files left
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder holding yesterday's list that cannot be written, even by root.
+
+    Root ignores permission bits, so as root the folder is bind-mounted read-only (the
+    way a full or remounted disk behaves); otherwise its write bits are removed.
+    """
+    import os
+
+    out = tmp_path / "out"
+    before = good_outputs(out)
+    (out / ".churn.lock").touch()
+    if os.geteuid() == 0:
+        for command in (
+            ["mount", "--bind", str(out), str(out)],
+            ["mount", "-o", "remount,bind,ro", str(out)],
+        ):
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                pytest.fail(f"cannot make a read-only folder: {' '.join(command)}: {done.stderr}")
+        yield out, before
+        subprocess.run(["umount", str(out)], check=True)
+    else:
+        out.chmod(0o555)
+        yield out, before
+        out.chmod(0o755)
+
+
+def test_a_read_only_output_folder_fails_clearly_and_keeps_the_list(read_only_folder):
+    from pipelines.catalog import OutputNotWritable
+
+    out, before = read_only_folder
+    fresh = pd.DataFrame({"customer_id": ["z"], "churn_probability": [0.5]})
+    with pytest.raises(OutputNotWritable, match="cannot write"):
+        with output_lock(out):
+            write_atomic({"at_risk_csv": fresh, "at_risk": fresh}, out)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")}
+    assert after == before
