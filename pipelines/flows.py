@@ -39,7 +39,13 @@ from models.training import choose_cutoffs, fit_classifier, labelled_features, s
 from pipelines import catalog, tracking
 from pipelines.database import read_tables_sql, write_list_sql
 from pipelines.report import DRIVER_CUSTOMERS, render_report
-from pipelines.settings import DatabaseInputs, InputPaths, ScoreSettings, TrainSettings
+from pipelines.settings import (
+    DatabaseInputs,
+    InputPaths,
+    Inputs,
+    ScoreSettings,
+    TrainSettings,
+)
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ANN001
@@ -136,9 +142,7 @@ def write_outputs(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[
 
 
 @flow(name="build_features")
-def build_features(
-    inputs: InputPaths | DatabaseInputs, cutoff: str, out_dir: Path, lookback_days: int = 365
-) -> Path:
+def build_features(inputs: Inputs, cutoff: str, out_dir: Path, lookback_days: int = 365) -> Path:
     """Feature table for one cutoff -> ``out_dir/features.parquet``."""
     tables = load_tables(inputs)
     report_observability(tables, load_reason_map())
@@ -164,9 +168,7 @@ class TrainResult:
 
 
 @flow(name="train")
-def train(
-    inputs: InputPaths | DatabaseInputs, settings: TrainSettings | None = None
-) -> TrainResult:
+def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     """Train on stacked cutoffs, early-stop on a later one, judge on the latest, register."""
     settings = settings or TrainSettings()
     logger = get_run_logger()
@@ -536,7 +538,7 @@ def _finish(result: ScoreResult) -> ScoreResult | State:
 
 @flow(name="score")
 def score(
-    inputs: InputPaths | DatabaseInputs,
+    inputs: Inputs,
     out_dir: Path,
     settings: ScoreSettings | None = None,
     score_date: str | None = None,
@@ -552,7 +554,7 @@ def score(
 
 @flow(name="nightly")
 def nightly(
-    inputs: InputPaths | DatabaseInputs,
+    inputs: Inputs,
     out_dir: Path,
     settings: ScoreSettings | None = None,
     score_date: str | None = None,

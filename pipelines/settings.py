@@ -6,10 +6,10 @@ Nothing here touches the environment or the disk at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 
 class InputPaths(BaseModel):
@@ -17,6 +17,7 @@ class InputPaths(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    kind: Literal["files"] = "files"
     transactions: Path
     interactions: Path | None = None
     customers: Path | None = None
@@ -31,11 +32,26 @@ class DatabaseInputs(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    kind: Literal["database"] = "database"
     transactions: str
     interactions: str | None = None
     customers: str | None = None
     queries: dict[str, str] = Field(default_factory=dict)
     url_env: str = "CHURN_DATABASE_URL"
+
+
+# what a flow reads: files, or tables in PostgreSQL (told apart by `kind`, so parameters
+# from a deployment never turn file paths into table names)
+def _input_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "files"))  # files when unsaid, as in older deployments
+    return str(getattr(value, "kind", "files"))
+
+
+Inputs = Annotated[
+    Annotated[InputPaths, Tag("files")] | Annotated[DatabaseInputs, Tag("database")],
+    Discriminator(_input_kind),
+]
 
 
 class CommonSettings(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect import Flow
 from prefect.schedules import Cron
@@ -23,3 +24,50 @@ def test_prefect_yaml_deploys_the_nightly_flow_with_valid_parameters():
     assert validated["inputs"].transactions == Path("data/raw/business/transactions.parquet")
     assert deployment["concurrency_limit"] == 1
     Cron(deployment["schedules"][0]["cron"], timezone=deployment["schedules"][0]["timezone"])
+
+
+def test_churn_schedule_serves_nightly_until_stopped(demo_tables, tmp_path):
+    """A real `churn schedule` process: it registers the cron deployment, then stops cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "schedule",
+        "--transactions",
+        str(demo_tables["transactions"]),
+        "--out",
+        str(tmp_path / "out"),
+        "--cron",
+        "0 2 * * *",
+        "--timezone",
+        "Europe/Berlin",
+    ]
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    seen, deadline = [], time.monotonic() + 240
+    try:
+        for line in process.stdout:  # type: ignore[union-attr]
+            seen.append(line)
+            if "prefect deployment run 'nightly/nightly'" in line:
+                break
+            assert time.monotonic() < deadline, "".join(seen)
+        else:
+            pytest.fail("churn schedule exited early:\n" + "".join(seen))
+        output = "".join(seen)
+        assert "serving 'nightly' on cron '0 2 * * *' (Europe/Berlin)" in output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
