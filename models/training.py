@@ -7,6 +7,7 @@ model is tuned or judged on was visible, even as a label, at training time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -72,9 +73,14 @@ def labelled_features(
     customers: pd.DataFrame | None,
     horizon_days: int,
     lookback_days: int,
+    build: Callable[..., pd.DataFrame] = build_features,
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Features before ``cutoff`` and the churn label after it, for the same customers."""
-    features = build_features(transactions, cutoff, interactions, customers, lookback_days)
+    """Features before ``cutoff`` and the churn label after it, for the same customers.
+
+    ``build`` is the feature builder: :func:`features.build.build_features`, or the same
+    function run on a cluster (``pipelines.engines.dask_features``).
+    """
+    features = build(transactions, cutoff, interactions, customers, lookback_days)
     labels = churn_labels(transactions, cutoff, horizon_days, lookback_days)
     return features, labels.reindex(features.index)
 
@@ -86,12 +92,13 @@ def stack_cutoffs(
     customers: pd.DataFrame | None,
     horizon_days: int,
     lookback_days: int,
+    build: Callable[..., pd.DataFrame] = build_features,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Training rows from several cutoffs (a customer appears once per cutoff)."""
     frames, labels = [], []
     for cutoff in cutoffs:
         x, y = labelled_features(
-            transactions, cutoff, interactions, customers, horizon_days, lookback_days
+            transactions, cutoff, interactions, customers, horizon_days, lookback_days, build
         )
         frames.append(x)
         labels.append(y)

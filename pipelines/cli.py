@@ -195,6 +195,8 @@ def train(
     force: Annotated[
         bool, Opt("--force", help="promote to @champion even if not better (logged)")
     ] = False,
+    engine: EngineOpt = None,
+    dask_address: DaskOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -212,6 +214,8 @@ def train(
             data_dir=data_dir,
             tracking_uri=_tracking_uri(),
             force=force or None,
+            engine=engine,
+            dask_address=dask_address,
         )
         result = run(_inputs(transactions, interactions, customers), settings)
     except _expected_errors() as exc:
@@ -260,6 +264,13 @@ ScoreDate = Annotated[
     str | None, Opt("--score-date", help="YYYY-MM-DD [default: day after the data]")
 ]
 TopOpt = Annotated[int | None, Opt("--top", help="cap the list at N customers")]
+EngineOpt = Annotated[
+    str | None, Opt("--engine", help="local (default) or dask: where features and training run")
+]
+DaskOpt = Annotated[
+    str | None,
+    Opt("--dask-address", help="existing Dask scheduler, tcp://host:8786 (else a local cluster)"),
+]
 OutTableOpt = Annotated[
     str | None, Opt("--out-table", help="also write the list to this PostgreSQL table (--db)")
 ]
@@ -280,6 +291,8 @@ def score(
     top: TopOpt = None,
     budget: BudgetOpt = None,
     out_table: OutTableOpt = None,
+    engine: EngineOpt = None,
+    dask_address: DaskOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -296,6 +309,8 @@ def score(
         budget=budget,
         data_dir=data_dir,
         output_table=out_table,
+        engine=engine,
+        dask_address=dask_address,
     )
 
 
@@ -309,6 +324,8 @@ def nightly(
     top: TopOpt = None,
     budget: BudgetOpt = None,
     out_table: OutTableOpt = None,
+    engine: EngineOpt = None,
+    dask_address: DaskOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -325,6 +342,8 @@ def nightly(
         budget=budget,
         data_dir=data_dir,
         output_table=out_table,
+        engine=engine,
+        dask_address=dask_address,
     )
 
 
@@ -338,6 +357,8 @@ def schedule(
     timezone: Annotated[str, Opt("--timezone")] = "UTC",
     top: TopOpt = None,
     out_table: OutTableOpt = None,
+    engine: EngineOpt = None,
+    dask_address: DaskOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -354,6 +375,8 @@ def schedule(
         data_dir=data_dir,
         tracking_uri=_tracking_uri(),
         output_table=out_table,
+        engine=engine,
+        dask_address=dask_address,
     )
     typer.echo(f"serving 'nightly' on cron '{cron}' ({timezone}); outputs -> {out}; Ctrl-C stops")
     nightly_flow.serve(
@@ -363,7 +386,9 @@ def schedule(
         parameters={
             "inputs": _inputs(transactions, interactions, customers).model_dump(mode="json"),
             "out_dir": str(out),
-            "settings": settings.model_dump(mode="json"),
+            # no URL in stored parameters (it may hold a password): the served process
+            # reads MLFLOW_TRACKING_URI / CHURN_DATABASE_URL from its environment
+            "settings": settings.model_dump(mode="json", exclude={"tracking_uri"}),
         },
     )
 
@@ -385,7 +410,15 @@ def demo(
         interactions=raw / "interactions.parquet",
         customers=raw / "customers.parquet",
     )
-    train(**tables, horizon_days=None, force=False, config=None, data_dir=data_dir)
+    train(
+        **tables,
+        horizon_days=None,
+        force=False,
+        engine=None,
+        dask_address=None,
+        config=None,
+        data_dir=data_dir,
+    )
     nightly(
         **tables, out=out, score_date=None, top=None, budget=None, config=None, data_dir=data_dir
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -126,6 +130,30 @@ def report_observability(tables: catalog.Tables, reason_map: ReasonMap) -> dict[
     return {"unobservable_features": missing, "unobservable_reasons": blind}
 
 
+@contextmanager
+def compute_engine(settings: TrainSettings | ScoreSettings) -> Iterator[Any]:
+    """None for the local engine, else a Dask client (closed, with its local cluster, after)."""
+    if settings.engine == "local":
+        yield None
+        return
+    from pipelines.engines import get_client
+
+    client = get_client(settings.dask_address)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def feature_builder(client: Any) -> Callable[..., pd.DataFrame]:
+    """The same pure feature function, in process or per customer partition on Dask."""
+    if client is None:
+        return build_feature_table
+    from pipelines.engines import dask_features
+
+    return partial(dask_features, client=client)
+
+
 def default_score_date(transactions: pd.DataFrame) -> pd.Timestamp:
     """The day after the last transaction: every row in the data is then usable."""
     return transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
@@ -187,11 +215,23 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
         settings.min_history_days,
     )
     logger.info("cutoffs: %s", cutoffs.as_params())
-    args = (tables.interactions, tables.customers, settings.horizon_days, settings.lookback_days)
-    x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args)
-    x_valid, y_valid = labelled_features(tx, cutoffs.validation, *args)
-    x_hold, y_hold = labelled_features(tx, cutoffs.holdout, *args)
-    model = fit_classifier(x_train, y_train, x_valid, y_valid, **settings.xgb_params)
+    with compute_engine(settings) as client:
+        args = (
+            tables.interactions,
+            tables.customers,
+            settings.horizon_days,
+            settings.lookback_days,
+            feature_builder(client),
+        )
+        x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args)
+        x_valid, y_valid = labelled_features(tx, cutoffs.validation, *args)
+        x_hold, y_hold = labelled_features(tx, cutoffs.holdout, *args)
+        if client is None:
+            model = fit_classifier(x_train, y_train, x_valid, y_valid, **settings.xgb_params)
+        else:
+            from pipelines.engines import dask_train
+
+            model = dask_train(x_train, y_train, x_valid, y_valid, client, **settings.xgb_params)
 
     holdout = evaluate(y_hold, model.predict_proba(x_hold)[:, 1])
     metrics = {f"holdout_{k}": v for k, v in holdout.items()}
@@ -392,9 +432,14 @@ def _score(
     playbook = load_playbook(settings.playbook)
     report_observability(tables, reason_map)
     cutoff = as_cutoff(score_date) if score_date else default_score_date(tables.transactions)
-    features = build_feature_table(
-        tables.transactions, cutoff, tables.interactions, tables.customers, settings.lookback_days
-    )
+    with compute_engine(settings) as client:
+        features = feature_builder(client)(
+            tables.transactions,
+            cutoff,
+            tables.interactions,
+            tables.customers,
+            settings.lookback_days,
+        )
     if features.empty:
         raise ValueError(
             f"no customer bought in the {settings.lookback_days} days before {cutoff.date()}"

@@ -65,6 +65,10 @@ class CommonSettings(BaseModel):
     horizon_days: int = Field(90, ge=7)
     lookback_days: int = Field(365, ge=30)
     reason_map: Path | None = None  # None = the packaged models/config/reason_map.yaml
+    # where features (and training) run: in this process, or on a Dask cluster
+    # (dask_address = an existing scheduler, tcp://host:8786; None = a local cluster)
+    engine: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
 
 
 class TrainSettings(CommonSettings):

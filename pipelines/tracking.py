@@ -37,9 +37,11 @@ def configure(data_dir: Path, experiment: str, tracking_uri: str | None = None) 
     Args:
         data_dir: the project's data folder (holds the embedded store).
         experiment: MLflow experiment name.
-        tracking_uri: a tracking server or database URI; None = the embedded SQLite store.
+        tracking_uri: a tracking server or database URI; None = ``MLFLOW_TRACKING_URI``
+            if set, else the embedded SQLite store.
     """
-    uri, artifacts = tracking_uri, None
+    # the environment names the user's server; configure() never leaves its own choice there
+    uri, artifacts = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"), None
     if not uri:
         uri, artifacts = local_store(data_dir)
         (data_dir / "mlflow").mkdir(parents=True, exist_ok=True)
