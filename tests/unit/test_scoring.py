@@ -7,7 +7,7 @@ from features.build import build_features
 from features.contracts import validate_table
 from features.segments import SEGMENTS
 from models.explain import REASON_COLUMNS
-from models.playbook import NOT_CALLED, GRIEVANCE, LEAVE_ALONE, load_playbook
+from models.playbook import GRIEVANCE, LEAVE_ALONE, NOT_CALLED, load_playbook
 from models.reasons import REASONS, load_reason_map
 from models.scoring import (
     LIST_COLUMNS,
