@@ -19,7 +19,13 @@ REASON_COLUMNS = tuple(f"reason_{r}" for r in REASONS)
 def contributions(booster: xgb.Booster, features: pd.DataFrame) -> pd.DataFrame:
     """Per-customer SHAP contributions in log-odds, one column per feature (bias dropped)."""
     matrix = xgb.DMatrix(features, feature_names=list(features.columns))
-    values = booster.predict(matrix, pred_contribs=True, validate_features=True)
+    # explain the model that predicts: after early stopping, predict_proba uses only the
+    # rounds up to the best iteration, so the contributions must too
+    best = booster.attr("best_iteration")
+    rounds = (0, int(best) + 1) if best is not None else (0, 0)
+    values = booster.predict(
+        matrix, pred_contribs=True, validate_features=True, iteration_range=rounds
+    )
     return pd.DataFrame(values[:, :-1], index=features.index, columns=features.columns)
 
 

@@ -41,3 +41,12 @@ def demo_tables(tmp_path_factory) -> dict[str, Path]:
         },
         out,
     )
+
+
+@pytest.fixture(autouse=True)
+def no_tracking_uri_leaks():
+    """mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; a test that calls it must
+    not point every later test at its store (the flows read that variable as the user's
+    choice)."""
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -366,3 +366,23 @@ def test_contributions_follow_the_models_column_names(fitted):
 
     with pytest.raises(ValueError, match="feature_names mismatch"):
         contributions(model.get_booster(), x[list(reversed(x.columns))])
+
+
+def test_contributions_explain_the_early_stopped_model_that_predicts():
+    """After early stopping predict_proba uses the best rounds only; so must SHAP."""
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame(rng.normal(size=(400, 4)), columns=["a", "b", "c", "d"])
+    y = (x["a"] + rng.normal(scale=2.0, size=400) > 0).astype(int)
+    model = xgb.XGBClassifier(
+        n_estimators=300, learning_rate=0.3, max_depth=4, early_stopping_rounds=5
+    )
+    model.fit(x[:300], y[:300], eval_set=[(x[300:], y[300:])], verbose=False)
+    assert model.best_iteration < 299  # it did stop early
+    margin = model.predict(x, output_margin=True)
+    contribs = contributions(model.get_booster(), x)
+    bias = model.get_booster().predict(
+        xgb.DMatrix(x),
+        pred_contribs=True,
+        iteration_range=(0, model.best_iteration + 1),
+    )[:, -1]
+    np.testing.assert_allclose(contribs.sum(axis=1) + bias, margin, atol=1e-4)
