@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.windows import days_before, in_window
+from features.windows import count_per_customer, days_before, in_window
 
 GRIEVANCE_KINDS = ("support_ticket", "complaint", "price_complaint")
 
@@ -38,10 +38,6 @@ def observable(columns: set[str]) -> list[str]:
     return [name for name, needs in INTERACTION_FEATURES.items() if set(needs) <= columns]
 
 
-def _count(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
-    return frame.groupby("customer_id").size().reindex(index, fill_value=0).astype(float)
-
-
 def interaction_features(
     interactions: pd.DataFrame, cutoff: pd.Timestamp, customers: pd.Index
 ) -> pd.DataFrame:
@@ -62,11 +58,11 @@ def interaction_features(
     grievances = interactions.loc[kind.isin(GRIEVANCE_KINDS)]
 
     out = pd.DataFrame(index=customers)
-    out["tickets_90d"] = _count(in_window(tickets, cutoff, 90), customers)
-    out["tickets_365d"] = _count(in_window(tickets, cutoff, 365), customers)
-    out["complaints_90d"] = _count(in_window(complaints, cutoff, 90), customers)
-    out["complaints_365d"] = _count(in_window(complaints, cutoff, 365), customers)
-    out["price_complaints_180d"] = _count(
+    out["tickets_90d"] = count_per_customer(in_window(tickets, cutoff, 90), customers)
+    out["tickets_365d"] = count_per_customer(in_window(tickets, cutoff, 365), customers)
+    out["complaints_90d"] = count_per_customer(in_window(complaints, cutoff, 90), customers)
+    out["complaints_365d"] = count_per_customer(in_window(complaints, cutoff, 365), customers)
+    out["price_complaints_180d"] = count_per_customer(
         in_window(interactions.loc[kind == "price_complaint"], cutoff, 180), customers
     )
     last_contact = interactions.groupby("customer_id")["timestamp"].max()
@@ -84,9 +80,9 @@ def interaction_features(
     if "resolved" in columns:
         resolved = grievances["resolved"].fillna(False).astype(bool) & ~settled_later
         unresolved = grievances.loc[~resolved]
-        out["unresolved_30d"] = _count(in_window(unresolved, cutoff, 30), customers)
-        out["unresolved_90d"] = _count(in_window(unresolved, cutoff, 90), customers)
-        raised_90d = _count(in_window(grievances, cutoff, 90), customers)
+        out["unresolved_30d"] = count_per_customer(in_window(unresolved, cutoff, 30), customers)
+        out["unresolved_90d"] = count_per_customer(in_window(unresolved, cutoff, 90), customers)
+        raised_90d = count_per_customer(in_window(grievances, cutoff, 90), customers)
         out["unresolved_share_90d"] = (out["unresolved_90d"] / raised_90d).where(raised_90d > 0)
     if "resolution_hours" in columns:
         recent = in_window(grievances.loc[~settled_later], cutoff, 180)
@@ -101,7 +97,7 @@ def interaction_features(
         out["outreach_response_rate_180d"] = answered.reindex(customers)
         ignored = in_window(outreach, cutoff, 90)
         ignored = ignored.loc[ignored["responded"].eq(False)]
-        out["outreach_ignored_90d"] = _count(ignored, customers)
+        out["outreach_ignored_90d"] = count_per_customer(ignored, customers)
     return out[observable(columns)]
 
 

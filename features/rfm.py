@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.windows import days_before, in_window
+from features.windows import count_per_customer, days_before, in_window
 
 RFM_FEATURES = (
     "days_since_last_purchase",
@@ -38,10 +38,6 @@ RFM_FEATURES = (
 def purchases_only(transactions: pd.DataFrame) -> pd.DataFrame:
     """Rows that are purchases (refunds and zero rows are not visits)."""
     return transactions.loc[transactions["amount"] > 0]
-
-
-def _count(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
-    return frame.groupby("customer_id").size().reindex(index, fill_value=0).astype(float)
 
 
 def _total(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
@@ -109,11 +105,11 @@ def rfm_features(
     out = pd.DataFrame(index=index)
     out["days_since_last_purchase"] = days_before(cutoff, last)
     out["tenure_days"] = days_before(cutoff, first)
-    out["lifetime_purchases"] = _count(purchases, index)
-    out["purchases_30d"] = _count(in_window(purchases, cutoff, 30), index)
-    out["purchases_90d"] = _count(in_window(purchases, cutoff, 90), index)
-    out["purchases_prior_90d"] = _count(in_window(purchases, cutoff, 180, 90), index)
-    out["purchases_365d"] = _count(in_window(purchases, cutoff, 365), index)
+    out["lifetime_purchases"] = count_per_customer(purchases, index)
+    out["purchases_30d"] = count_per_customer(in_window(purchases, cutoff, 30), index)
+    out["purchases_90d"] = count_per_customer(in_window(purchases, cutoff, 90), index)
+    out["purchases_prior_90d"] = count_per_customer(in_window(purchases, cutoff, 180, 90), index)
+    out["purchases_365d"] = count_per_customer(in_window(purchases, cutoff, 365), index)
     # spend keeps refunds: money actually kept by the business
     out["spend_90d"] = _total(in_window(transactions, cutoff, 90), index)
     out["spend_prior_90d"] = _total(in_window(transactions, cutoff, 180, 90), index)
@@ -127,6 +123,8 @@ def rfm_features(
         out["spend_prior_90d"].abs(), 1.0
     )
     # what the customer did in the coming season a year ago: seasonal buyers return
-    out["purchases_same_season_last_year"] = _count(in_window(purchases, cutoff, 365, 275), index)
+    out["purchases_same_season_last_year"] = count_per_customer(
+        in_window(purchases, cutoff, 365, 275), index
+    )
     out["peak_month_share"] = peak_month_share(purchases).reindex(index)
     return out[list(RFM_FEATURES)]

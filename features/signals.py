@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.windows import in_window
+from features.windows import count_per_customer, in_window
 
 # feature -> optional transaction columns it needs
 SIGNAL_FEATURES: dict[str, tuple[str, ...]] = {
@@ -30,10 +30,6 @@ SIGNAL_FEATURES: dict[str, tuple[str, ...]] = {
 def observable(columns: set[str]) -> list[str]:
     """Signal features computable from a transactions table with these columns."""
     return [name for name, needs in SIGNAL_FEATURES.items() if set(needs) <= columns]
-
-
-def _count(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
-    return frame.groupby("customer_id").size().reindex(index, fill_value=0).astype(float)
 
 
 def _discount_share(purchases: pd.DataFrame) -> pd.Series:
@@ -116,14 +112,14 @@ def signal_features(
         out["online_share_change_90d"] = change.astype(float).reindex(customers)
     if "payment_status" in columns:
         window = in_window(transactions, cutoff, 180)
-        out["failed_payments_180d"] = _count(
+        out["failed_payments_180d"] = count_per_customer(
             window.loc[window["payment_status"] == "failed"], customers
         )
-        out["late_payments_180d"] = _count(
+        out["late_payments_180d"] = count_per_customer(
             window.loc[window["payment_status"] == "late"], customers
         )
     window = in_window(transactions, cutoff, 180)
-    out["refunds_180d"] = _count(window.loc[window["amount"] < 0], customers)
+    out["refunds_180d"] = count_per_customer(window.loc[window["amount"] < 0], customers)
     return out[observable(columns)]
 
 

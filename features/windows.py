@@ -39,3 +39,8 @@ def in_window(
 def days_before(cutoff: pd.Timestamp, timestamps: pd.Series) -> pd.Series:
     """Fractional days from each timestamp to the cutoff."""
     return (cutoff - timestamps) / DAY
+
+
+def count_per_customer(frame: pd.DataFrame, customers: pd.Index) -> pd.Series:
+    """Rows per customer, 0 for customers without any, as floats (model features)."""
+    return frame.groupby("customer_id").size().reindex(customers, fill_value=0).astype(float)
