@@ -7,11 +7,12 @@ strictly before the cutoff first, so nothing downstream can see the future.
 from __future__ import annotations
 
 import pandas as pd
+from pandas.api.types import is_string_dtype
 
 from features import interactions as ix
 from features import rfm, signals
 from features.labels import active_customers
-from features.windows import as_cutoff, before_cutoff
+from features.windows import as_cutoff, before_cutoff, customer_positions
 
 
 def observable_features(
@@ -60,9 +61,9 @@ def build_features(
         columns as floats.
     """
     cutoff = as_cutoff(cutoff)
-    tx = before_cutoff(transactions, cutoff)
+    tx = before_cutoff(_compact(transactions, signals.SIGNAL_FEATURES), cutoff)
     active = active_customers(tx, cutoff, lookback_days)
-    tx = tx.loc[tx["customer_id"].isin(active)]
+    tx = _active_rows(tx, active)
 
     signup = home = None
     if customers is not None:
@@ -76,10 +77,11 @@ def build_features(
         rfm.rfm_features(tx, cutoff, signup).reindex(active),
         signals.signal_features(tx, cutoff, active, home),
     ]
+    del tx
     if interactions is not None:
-        inter = before_cutoff(interactions, cutoff)
-        inter = inter.loc[inter["customer_id"].isin(active)]
-        parts.append(ix.interaction_features(inter, cutoff, active))
+        inter = before_cutoff(_compact(interactions, ix.INTERACTION_FEATURES), cutoff)
+        parts.append(ix.interaction_features(_active_rows(inter, active), cutoff, active))
+        del inter
 
     features = pd.concat(parts, axis=1).astype(float)
     if transactions["timestamp"].min() > cutoff - pd.Timedelta(days=365):
@@ -90,3 +92,33 @@ def build_features(
         set(transactions.columns), None if interactions is None else set(interactions.columns)
     )
     return features[columns]
+
+
+def _compact(frame: pd.DataFrame, needs: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """The columns some feature reads, text as categoricals.
+
+    Cutting and filtering rows then moves integer codes instead of strings, and the
+    families compare and count labels on those codes.
+    """
+    wanted = {"customer_id", "timestamp", "amount", "kind"}
+    wanted |= {column for columns in needs.values() for column in columns}
+    compact = frame[[column for column in frame.columns if column in wanted]]
+    for column in compact.columns:
+        values = compact[column]
+        if is_string_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype):
+            codes, labels = pd.factorize(values)  # each distinct string hashed once
+            compact[column] = pd.Categorical.from_codes(codes, categories=labels)
+    return compact
+
+
+def _active_rows(frame: pd.DataFrame, active: pd.Index) -> pd.DataFrame:
+    """Rows of active customers, ``customer_id`` as a categorical over ``active``.
+
+    Its integer codes are positions in ``active``, so the families aggregate with
+    ``np.bincount`` and never map ids again.
+    """
+    positions = customer_positions(frame["customer_id"], active)
+    keep = positions >= 0
+    rows = frame.loc[keep]
+    rows["customer_id"] = pd.Categorical.from_codes(positions[keep], categories=active)
+    return rows

@@ -7,9 +7,20 @@ produced only when the columns it needs are present (see :func:`observable`).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from features.windows import count_per_customer, days_before, in_window
+from features.windows import (
+    count_per_customer,
+    customer_positions,
+    days_before,
+    equals_mask,
+    latest_per_customer,
+    mean_per_customer,
+    sum_per_customer,
+    values_at,
+    window_mask,
+)
 
 GRIEVANCE_KINDS = ("support_ticket", "complaint", "price_complaint")
 
@@ -52,72 +63,84 @@ def interaction_features(
     Returns:
         One row per customer in ``customers`` with the observable features.
     """
+    n = len(customers)
+    pos = customer_positions(interactions["customer_id"], customers)
+    if not (pos >= 0).all():
+        interactions, pos = interactions.loc[pos >= 0], pos[pos >= 0]
+    ts = interactions["timestamp"].to_numpy()
     kind = interactions["kind"]
-    tickets = interactions.loc[kind == "support_ticket"]
-    complaints = interactions.loc[kind == "complaint"]
-    grievances = interactions.loc[kind.isin(GRIEVANCE_KINDS)]
+    tickets = equals_mask(kind, "support_ticket")
+    complaints = equals_mask(kind, "complaint")
+    price_complaints = equals_mask(kind, "price_complaint")
+    grievances = tickets | complaints | price_complaints
+    days_30, days_90 = window_mask(ts, cutoff, 30), window_mask(ts, cutoff, 90)
+    days_180, days_365 = window_mask(ts, cutoff, 180), window_mask(ts, cutoff, 365)
+
+    def count(rows: np.ndarray) -> np.ndarray:
+        return count_per_customer(pos, n, rows)
 
     out = pd.DataFrame(index=customers)
-    out["tickets_90d"] = count_per_customer(in_window(tickets, cutoff, 90), customers)
-    out["tickets_365d"] = count_per_customer(in_window(tickets, cutoff, 365), customers)
-    out["complaints_90d"] = count_per_customer(in_window(complaints, cutoff, 90), customers)
-    out["complaints_365d"] = count_per_customer(in_window(complaints, cutoff, 365), customers)
-    out["price_complaints_180d"] = count_per_customer(
-        in_window(interactions.loc[kind == "price_complaint"], cutoff, 180), customers
-    )
-    last_contact = interactions.groupby("customer_id")["timestamp"].max()
-    out["days_since_last_contact"] = days_before(cutoff, last_contact).reindex(customers)
+    out["tickets_90d"] = count(tickets & days_90)
+    out["tickets_365d"] = count(tickets & days_365)
+    out["complaints_90d"] = count(complaints & days_90)
+    out["complaints_365d"] = count(complaints & days_365)
+    out["price_complaints_180d"] = count(price_complaints & days_180)
+    last_contact = values_at(ts, latest_per_customer(pos, ts, n))
+    out["days_since_last_contact"] = days_before(cutoff, pd.Series(last_contact, index=customers))
 
     columns = set(interactions.columns)
+
+    def numbers(name: str) -> np.ndarray:
+        return interactions[name].to_numpy(dtype=float, na_value=np.nan)
+
     # A grievance raised before the cutoff but settled on or after it was still open at
     # the cutoff; its row (exported later) must not tell the features how it ended.
-    settled_later = pd.Series(False, index=grievances.index)
+    settled_later = np.zeros(len(ts), dtype=bool)
     if "resolution_hours" in columns:
-        settled_at = grievances["timestamp"] + pd.to_timedelta(
-            grievances["resolution_hours"], unit="h"
-        )
-        settled_later = settled_at >= cutoff
+        hours = numbers("resolution_hours")
+        rows = np.flatnonzero(grievances & ~np.isnan(hours))
+        settled_at = ts[rows] + pd.to_timedelta(hours[rows], unit="h")
+        settled_later[rows] = settled_at >= cutoff
     if "resolved" in columns:
-        resolved = grievances["resolved"].fillna(False).astype(bool) & ~settled_later
-        unresolved = grievances.loc[~resolved]
-        out["unresolved_30d"] = count_per_customer(in_window(unresolved, cutoff, 30), customers)
-        out["unresolved_90d"] = count_per_customer(in_window(unresolved, cutoff, 90), customers)
-        raised_90d = count_per_customer(in_window(grievances, cutoff, 90), customers)
-        out["unresolved_share_90d"] = (out["unresolved_90d"] / raised_90d).where(raised_90d > 0)
+        resolved = interactions["resolved"].to_numpy(dtype=bool, na_value=False)
+        unresolved = grievances & ~(resolved & ~settled_later)
+        out["unresolved_30d"] = count(unresolved & days_30)
+        out["unresolved_90d"] = count(unresolved & days_90)
+        raised_90d = count(grievances & days_90)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["unresolved_share_90d"] = np.where(
+                raised_90d > 0, out["unresolved_90d"] / raised_90d, np.nan
+            )
     if "resolution_hours" in columns:
-        recent = in_window(grievances.loc[~settled_later], cutoff, 180)
-        hours = recent.groupby("customer_id")["resolution_hours"].mean()
-        out["mean_resolution_hours_180d"] = hours.reindex(customers)
+        settled = grievances & ~settled_later & days_180
+        out["mean_resolution_hours_180d"] = mean_per_customer(pos, hours, n, settled)
     if "satisfaction" in columns:
-        out = out.join(_satisfaction(interactions, cutoff, customers))
+        satisfaction = numbers("satisfaction")
+        for name, values in _satisfaction(pos, ts, satisfaction, days_365, n).items():
+            out[name] = values
     if "responded" in columns:
-        outreach = interactions.loc[(kind == "outreach") & interactions["responded"].notna()]
-        recent = in_window(outreach, cutoff, 180)
-        answered = recent.groupby("customer_id")["responded"].mean().astype(float)
-        out["outreach_response_rate_180d"] = answered.reindex(customers)
-        ignored = in_window(outreach, cutoff, 90)
-        ignored = ignored.loc[ignored["responded"].eq(False)]
-        out["outreach_ignored_90d"] = count_per_customer(ignored, customers)
+        responded = interactions["responded"]
+        outreach = equals_mask(kind, "outreach") & responded.notna().to_numpy()
+        answered = responded.to_numpy(dtype=float, na_value=np.nan)
+        out["outreach_response_rate_180d"] = mean_per_customer(
+            pos, answered, n, outreach & days_180
+        )
+        out["outreach_ignored_90d"] = count(outreach & days_90 & (answered == 0))
     return out[observable(columns)]
 
 
 def _satisfaction(
-    interactions: pd.DataFrame, cutoff: pd.Timestamp, customers: pd.Index
-) -> pd.DataFrame:
+    pos: np.ndarray, ts: np.ndarray, satisfaction: np.ndarray, year: np.ndarray, n: int
+) -> dict[str, np.ndarray]:
     """Latest score, one-year mean, and latest minus the mean of earlier scores."""
-    scored = interactions.loc[interactions["satisfaction"].notna()].sort_values(
-        ["customer_id", "timestamp"], kind="stable"
-    )
-    by_customer = scored.groupby("customer_id")["satisfaction"]
-    last = by_customer.last()
-    count = by_customer.size()
-    earlier_mean = (by_customer.sum() - last) / (count - 1)
-    year = in_window(scored, cutoff, 365).groupby("customer_id")["satisfaction"].mean()
-    return pd.DataFrame(
-        {
-            "satisfaction_last": last.reindex(customers),
-            "satisfaction_mean_365d": year.reindex(customers),
-            "satisfaction_trend": (last - earlier_mean).where(count > 1).reindex(customers),
-        },
-        index=customers,
-    )
+    scored = np.flatnonzero(~np.isnan(satisfaction))
+    pos, ts, score = pos[scored], ts[scored], satisfaction[scored]
+    last = values_at(score, latest_per_customer(pos, ts, n))
+    count = count_per_customer(pos, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        earlier_mean = (sum_per_customer(pos, score, n) - last) / (count - 1)
+    return {
+        "satisfaction_last": last,
+        "satisfaction_mean_365d": mean_per_customer(pos, score, n, year[scored]),
+        "satisfaction_trend": np.where(count > 1, last - earlier_mean, np.nan),
+    }

@@ -19,7 +19,9 @@ def active_customers(
     ts = transactions["timestamp"]
     window = (ts >= cutoff - pd.Timedelta(days=lookback_days)) & (ts < cutoff)
     ids = transactions.loc[window & (transactions["amount"] > 0), "customer_id"].unique()
-    return pd.Index(sorted(ids), name="customer_id")
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        ids = ids.astype(ids.categories.dtype)  # the ids themselves, not a CategoricalIndex
+    return pd.Index(ids, name="customer_id").sort_values()
 
 
 def label_horizon_end(cutoff: str | pd.Timestamp, horizon_days: int) -> pd.Timestamp:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.windows import count_per_customer, days_before, in_window
+from features.windows import (
+    count_per_customer,
+    customer_index,
+    customer_positions,
+    days_before,
+    sum_per_customer,
+    window_mask,
+)
 
 RFM_FEATURES = (
     "days_since_last_purchase",
@@ -40,41 +47,48 @@ def purchases_only(transactions: pd.DataFrame) -> pd.DataFrame:
     return transactions.loc[transactions["amount"] > 0]
 
 
-def _total(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
-    return frame.groupby("customer_id")["amount"].sum().reindex(index, fill_value=0.0)
-
-
-def cadence_features(purchases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Mean, spread and longest gap between distinct purchase days.
+def cadence_features(positions: np.ndarray, timestamps: np.ndarray, n: int) -> pd.DataFrame:
+    """Mean, spread and longest gap between distinct purchase days, per customer position.
 
     Gaps use distinct calendar days so two orders on one afternoon are one visit.
     Customers with a single purchase day get NaN: they have no cadence yet.
     """
-    days = (
-        purchases.assign(day=purchases["timestamp"].dt.normalize())[["customer_id", "day"]]
-        .drop_duplicates()
-        .sort_values(["customer_id", "day"])
-    )
-    gaps = days.groupby("customer_id")["day"].diff() / pd.Timedelta(days=1)
-    stats = gaps.groupby(days["customer_id"]).agg(["mean", "std", "max"])
-    stats.columns = ["mean_gap_days", "gap_std_days", "max_gap_days"]
+    day = timestamps.astype("datetime64[D]").astype(np.int64)
+    first_day = day.min() if len(day) else 0
+    span = (day.max() - first_day + 1) if len(day) else 1
+    # one int key per (customer, day): sorting it orders days within each customer
+    keys = np.sort(positions * span + (day - first_day))
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+    who, day = keys // span, keys % span
+    same = who[1:] == who[:-1]  # consecutive distinct days of one customer: a gap
+    gap_of, gaps = who[1:][same], (day[1:] - day[:-1])[same].astype(float)
+
+    n_gaps = count_per_customer(gap_of, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sum_per_customer(gap_of, gaps, n) / n_gaps
+        squares = sum_per_customer(gap_of, (gaps - mean[gap_of]) ** 2, n)
+        std = np.sqrt(squares / (n_gaps - 1))
+    std[n_gaps <= 1] = np.nan
     # a single gap has no spread; call it 0 rather than unknown
-    two_days = days.groupby("customer_id").size() == 2
-    stats.loc[two_days.reindex(stats.index, fill_value=False), "gap_std_days"] = 0.0
-    return stats
+    std[n_gaps == 1] = 0.0
+    longest = np.full(n, np.nan)
+    if len(gaps):
+        starts = np.flatnonzero(np.r_[True, gap_of[1:] != gap_of[:-1]])
+        longest[gap_of[starts]] = np.maximum.reduceat(gaps, starts)
+    return pd.DataFrame({"mean_gap_days": mean, "gap_std_days": std, "max_gap_days": longest})
 
 
-def peak_month_share(purchases: pd.DataFrame) -> pd.Series:
+def peak_month_share(positions: np.ndarray, timestamps: np.ndarray, n: int) -> np.ndarray:
     """Share of a customer's purchases that fall in their two busiest calendar months.
 
     High for seasonal buyers (a long gap is normal for them); NaN under three purchases.
     """
-    months = purchases.assign(month=purchases["timestamp"].dt.month)
-    per_month = months.groupby(["customer_id", "month"]).size().rename("n").reset_index()
-    busiest = per_month.sort_values(["customer_id", "n"], ascending=[True, False], kind="stable")
-    top_two = busiest.groupby("customer_id").head(2).groupby("customer_id")["n"].sum()
-    total = per_month.groupby("customer_id")["n"].sum()
-    return (top_two / total).where(total >= 3)
+    month = pd.DatetimeIndex(timestamps).month.to_numpy() - 1
+    per_month = np.bincount(positions * 12 + month, minlength=n * 12).reshape(n, 12)
+    total = per_month.sum(axis=1)
+    top_two = np.sort(per_month, axis=1)[:, -2:].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total >= 3, top_two / total, np.nan)
 
 
 def rfm_features(
@@ -93,11 +107,32 @@ def rfm_features(
     Returns:
         One row per customer (index ``customer_id``) with :data:`RFM_FEATURES`.
     """
-    purchases = purchases_only(transactions)
-    grouped = purchases.groupby("customer_id")["timestamp"]
-    first, last = grouped.min(), grouped.max()
-    index = last.index
+    amount = transactions["amount"].to_numpy(dtype=float)
+    bought = amount > 0
+    ids = transactions["customer_id"]
+    index = customer_index(ids[bought])
+    n = len(index)
+    pos = customer_positions(ids, index)
+    ts = transactions["timestamp"].to_numpy()
+    if not (pos >= 0).all():  # refund-only customers: no row of their own
+        keep = pos >= 0
+        pos, ts, amount, bought = pos[keep], ts[keep], amount[keep], bought[keep]
+    p_pos, p_ts = pos[bought], ts[bought]
 
+    def purchases_in(days: int, end_days_ago: int = 0) -> np.ndarray:
+        return count_per_customer(p_pos, n, window_mask(p_ts, cutoff, days, end_days_ago))
+
+    def spend_in(days: int, end_days_ago: int = 0) -> np.ndarray:
+        # spend keeps refunds: money actually kept by the business
+        return sum_per_customer(pos, amount, n, window_mask(ts, cutoff, days, end_days_ago))
+
+    ticks = p_ts.view(np.int64)
+    first = np.full(n, np.iinfo(np.int64).max)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(first, p_pos, ticks)
+    np.maximum.at(last, p_pos, ticks)
+    first = pd.Series(first.view(p_ts.dtype), index=index)
+    last = pd.Series(last.view(p_ts.dtype), index=index)
     if signup_dates is not None:
         signup = signup_dates.reindex(index)
         first = first.where(signup.isna() | (signup > first), signup)
@@ -105,26 +140,25 @@ def rfm_features(
     out = pd.DataFrame(index=index)
     out["days_since_last_purchase"] = days_before(cutoff, last)
     out["tenure_days"] = days_before(cutoff, first)
-    out["lifetime_purchases"] = count_per_customer(purchases, index)
-    out["purchases_30d"] = count_per_customer(in_window(purchases, cutoff, 30), index)
-    out["purchases_90d"] = count_per_customer(in_window(purchases, cutoff, 90), index)
-    out["purchases_prior_90d"] = count_per_customer(in_window(purchases, cutoff, 180, 90), index)
-    out["purchases_365d"] = count_per_customer(in_window(purchases, cutoff, 365), index)
-    # spend keeps refunds: money actually kept by the business
-    out["spend_90d"] = _total(in_window(transactions, cutoff, 90), index)
-    out["spend_prior_90d"] = _total(in_window(transactions, cutoff, 180, 90), index)
-    out["spend_365d"] = _total(in_window(transactions, cutoff, 365), index)
-    out["avg_order_value"] = purchases.groupby("customer_id")["amount"].mean()
+    out["lifetime_purchases"] = count_per_customer(p_pos, n)
+    out["purchases_30d"] = purchases_in(30)
+    out["purchases_90d"] = purchases_in(90)
+    out["purchases_prior_90d"] = purchases_in(180, 90)
+    out["purchases_365d"] = purchases_in(365)
+    out["spend_90d"] = spend_in(90)
+    out["spend_prior_90d"] = spend_in(180, 90)
+    out["spend_365d"] = spend_in(365)
+    out["avg_order_value"] = sum_per_customer(p_pos, amount[bought], n) / out["lifetime_purchases"]
 
-    out = out.join(cadence_features(purchases, cutoff))
+    cadence = cadence_features(p_pos, p_ts, n)
+    for name in cadence:
+        out[name] = cadence[name].to_numpy()
     out["overdue_ratio"] = out["days_since_last_purchase"] / out["mean_gap_days"]
     out["purchase_trend_90d"] = out["purchases_90d"] - out["purchases_prior_90d"]
     out["spend_change_90d"] = (out["spend_90d"] - out["spend_prior_90d"]) / np.maximum(
         out["spend_prior_90d"].abs(), 1.0
     )
     # what the customer did in the coming season a year ago: seasonal buyers return
-    out["purchases_same_season_last_year"] = count_per_customer(
-        in_window(purchases, cutoff, 365, 275), index
-    )
-    out["peak_month_share"] = peak_month_share(purchases).reindex(index)
+    out["purchases_same_season_last_year"] = purchases_in(365, 275)
+    out["peak_month_share"] = peak_month_share(p_pos, p_ts, n)
     return out[list(RFM_FEATURES)]
