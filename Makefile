@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test setup system-deps lint benchmark clean
 

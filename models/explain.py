@@ -18,6 +18,8 @@ REASON_COLUMNS = tuple(f"reason_{r}" for r in REASONS)
 
 def contributions(booster: xgb.Booster, features: pd.DataFrame) -> pd.DataFrame:
     """Per-customer SHAP contributions in log-odds, one column per feature (bias dropped)."""
+    if features.empty:  # xgboost returns a flat array for zero rows
+        return pd.DataFrame(0.0, index=features.index, columns=features.columns, dtype="float32")
     matrix = xgb.DMatrix(features, feature_names=list(features.columns))
     # explain the model that predicts: after early stopping, predict_proba uses only the
     # rounds up to the best iteration, so the contributions must too

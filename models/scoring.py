@@ -29,6 +29,11 @@ LIST_COLUMNS = (
 )
 
 
+# customers below the risk threshold are not explained and get no retention action
+NOT_AT_RISK = "not_at_risk"
+NOT_AT_RISK_ACTION = "No retention action: below the risk threshold"
+
+
 class FeatureMismatchError(ValueError):
     """The model needs features the current data cannot produce."""
 
@@ -60,17 +65,48 @@ def score_customers(
     min_reason_score: float = 0.2,
     min_reason_confidence: float = 0.2,
     risk_threshold: float = 0.5,
+    explain_all: bool = False,
+    chunk_rows: int = 50_000,
 ) -> pd.DataFrame:
-    """Every customer scored, explained, valued and given an action, ranked.
+    """Every customer scored, valued and given an action, ranked; the at-risk explained.
 
     ``risk_rank`` orders the call list by value at risk (1 = call first); customers
     the playbook keeps off the list (leave alone, seasonal gap) get no rank.
+
+    SHAP is by far the costliest step (about 1,000x a prediction), and only customers at
+    or above ``risk_threshold`` can reach the call list, so by default only they get
+    reason scores, a top reason and drivers; the others get ``not_at_risk`` and empty
+    reasons. ``explain_all`` explains everyone.
+
+    The per-row work (probability, contributions, reasons, drivers) streams through
+    ``chunk_rows`` rows at a time, so the contribution matrix never exists for more than
+    one chunk; the population steps (VIP and value quantiles, ranking) run once on the
+    small per-row output. The result does not depend on ``chunk_rows``.
     """
     x = align_features(features, model)
     reason_map.check_covers(x.columns)
-    probability = pd.Series(model.predict_proba(x)[:, 1], index=x.index, name="churn_probability")
-    contribs = contributions(model.get_booster(), x)
-    reasons = reason_scores(contribs, reason_map)
+    explained = [
+        _score_chunk(
+            model,
+            x.iloc[start : start + chunk_rows],
+            features,
+            reason_map,
+            min_reason_score,
+            min_reason_confidence,
+            None if explain_all else risk_threshold,
+        )
+        for start in range(0, len(x), max(1, chunk_rows))
+    ]
+    per_row = (
+        pd.concat(explained)
+        if explained
+        else _score_chunk(
+            model, x, features, reason_map, min_reason_score, min_reason_confidence, None
+        )
+    )
+    # one text dtype whatever each chunk held (an all-unexplained chunk is all-missing)
+    per_row = per_row.astype({"top_reason": "str", "top_drivers": "str"})
+    probability = per_row["churn_probability"]
     expected = expected_value(features, horizon_days)
     scored = pd.concat(
         [
@@ -78,16 +114,40 @@ def score_customers(
             expected,
             value_at_risk(probability, expected),
             assign_segments(features),
-            top_reasons(reasons, min_reason_score, min_reason_confidence),
-            reasons,
-            top_drivers(contribs, features, reason_map),
+            per_row.drop(columns="churn_probability"),
         ],
         axis=1,
     )
     scored = scored.join(recommend(scored, features, playbook))
+    unexplained = scored["action_rule"].isna()
+    scored.loc[unexplained, "action_rule"] = NOT_AT_RISK
+    scored.loc[unexplained, "recommended_action"] = NOT_AT_RISK_ACTION
     scored["model_version"] = str(model_version)
     scored["scored_at"] = scored_at
     return rank(scored, risk_threshold)
+
+
+def _score_chunk(
+    model: XGBClassifier,
+    rows: pd.DataFrame,
+    features: pd.DataFrame,
+    reason_map: ReasonMap,
+    min_reason_score: float,
+    min_reason_confidence: float,
+    explain_from: float | None,
+) -> pd.DataFrame:
+    """Probability for every row; reasons and drivers for rows at or above ``explain_from``."""
+    probability = pd.Series(model.predict_proba(rows)[:, 1], index=rows.index)
+    chosen = rows if explain_from is None else rows.loc[probability.to_numpy() >= explain_from]
+    contribs = contributions(model.get_booster(), chosen)
+    reasons = reason_scores(contribs, reason_map)
+    parts = [
+        probability.rename("churn_probability"),
+        top_reasons(reasons, min_reason_score, min_reason_confidence).reindex(rows.index),
+        reasons.reindex(rows.index),
+        top_drivers(contribs, features.loc[chosen.index], reason_map).reindex(rows.index),
+    ]
+    return pd.concat(parts, axis=1)
 
 
 def rank(scored: pd.DataFrame, risk_threshold: float = 0.0) -> pd.DataFrame:

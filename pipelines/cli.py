@@ -41,6 +41,9 @@ def _environment() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # XGBoost's OpenMP threads busy-wait by default, which makes training ~10x slower when
+    # anything else shares a small machine's cores; must be set before xgboost loads
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _tracking_uri() -> str | None:
@@ -279,6 +282,14 @@ BudgetOpt = Annotated[
     Opt("--budget", help="cap the list at what this budget buys (contact_cost each, default 10)"),
 ]
 OutOpt = Annotated[Path, Opt("--out", help="output folder")]
+ExplainAllOpt = Annotated[
+    bool,
+    Opt(
+        "--explain-all",
+        help="explain every customer in scores.parquet, not only those at or above the "
+        "risk threshold (slower: SHAP costs ~1,000x a prediction)",
+    ),
+]
 
 
 @app.command()
@@ -293,6 +304,7 @@ def score(
     out_table: OutTableOpt = None,
     engine: EngineOpt = None,
     dask_address: DaskOpt = None,
+    explain_all: ExplainAllOpt = False,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -311,6 +323,7 @@ def score(
         output_table=out_table,
         engine=engine,
         dask_address=dask_address,
+        explain_all=explain_all or None,
     )
 
 
@@ -326,6 +339,7 @@ def nightly(
     out_table: OutTableOpt = None,
     engine: EngineOpt = None,
     dask_address: DaskOpt = None,
+    explain_all: ExplainAllOpt = False,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -344,6 +358,7 @@ def nightly(
         output_table=out_table,
         engine=engine,
         dask_address=dask_address,
+        explain_all=explain_all or None,
     )
 
 

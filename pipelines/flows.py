@@ -457,6 +457,7 @@ def _score(
         settings.min_reason_score,
         settings.min_reason_confidence,
         settings.risk_threshold,
+        settings.explain_all,
     )
     scored.insert(1, "score_date", cutoff)
     listed = at_risk_list(scored, settings.risk_threshold, settings.list_capacity())

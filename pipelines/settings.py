@@ -100,6 +100,9 @@ class ScoreSettings(CommonSettings):
     min_reason_score: float = Field(0.2, ge=0.0)
     min_reason_confidence: float = Field(0.2, ge=0.0, le=1.0)
     playbook: Path | None = None  # None = the packaged models/config/playbook.yaml
+    # SHAP only for customers at or above risk_threshold (the ones the list can hold);
+    # True explains everyone in scores.parquet at ~4x the cost on typical data
+    explain_all: bool = False
 
     def list_capacity(self) -> int | None:
         """How many customers the call list may hold (--top and --budget, the smaller)."""

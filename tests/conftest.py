@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parents[1] / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# XGBoost threads yield instead of busy-waiting when the test processes share 2 cores
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Tests use their own throw-away MLflow stores, never a server the user points at.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 

@@ -11,6 +11,8 @@ from models.playbook import GRIEVANCE, LEAVE_ALONE, NOT_CALLED, load_playbook
 from models.reasons import REASONS, load_reason_map
 from models.scoring import (
     LIST_COLUMNS,
+    NOT_AT_RISK,
+    NOT_AT_RISK_ACTION,
     FeatureMismatchError,
     align_features,
     at_risk_list,
@@ -192,9 +194,13 @@ def test_score_customers_end_to_end(features, model):
         result["value_at_risk"], result["churn_probability"] * result["expected_value"]
     )
     assert set(result["segment"]) <= set(SEGMENTS)
-    assert (result[list(REASON_COLUMNS)] >= 0).all().all()
-    assert result["reason_confidence"].between(0.0, 1.0).all()
-    assert set(result["top_reason"]) <= set(REASONS)
+    # only customers who can reach the call list are explained (SHAP is the costly step)
+    at_risk = result["churn_probability"] >= 0.5
+    explained = result.loc[at_risk]
+    assert (explained[list(REASON_COLUMNS)] >= 0).all().all()
+    assert explained["reason_confidence"].between(0.0, 1.0).all()
+    assert set(explained["top_reason"]) <= set(REASONS)
+    assert result.loc[~at_risk, [*REASON_COLUMNS, "top_reason", "top_drivers"]].isna().all().all()
     # b: last satisfaction 2/5; d: a complaint unresolved 10 days ago
     assert result.loc[["b", "d"], "action_rule"].tolist() == [GRIEVANCE, GRIEVANCE]
     # c: expected values sorted 0, 17.3, 45, 67.5, 77.1, 90, 180, 529.4 put the 0.8
@@ -226,3 +232,46 @@ def test_score_customers_does_not_depend_on_row_order(features, model):
         shuffled = features.sample(frac=1.0, random_state=seed)
         assert not shuffled.index.equals(features.index)
         pd.testing.assert_frame_equal(score(model, shuffled), expected)
+
+
+def test_score_customers_explain_all_explains_everyone_the_same_way(features, model):
+    default = score(model, features).set_index("customer_id")
+    everyone = score_customers(
+        model,
+        features,
+        load_reason_map(),
+        load_playbook(),
+        horizon_days=90,
+        model_version="7",
+        scored_at=pd.Timestamp("2024-07-02 06:00", tz="UTC"),
+        explain_all=True,
+    ).set_index("customer_id")
+
+    assert everyone[[*REASON_COLUMNS, "top_reason"]].notna().all().all()
+    assert NOT_AT_RISK not in set(everyone["action_rule"])
+    # the at-risk rows are explained identically either way
+    at_risk = default.index[default["churn_probability"] >= 0.5]
+    assert len(at_risk) > 0
+    pd.testing.assert_frame_equal(default.loc[at_risk], everyone.loc[at_risk])
+    # below the threshold: no action unless an override rule speaks
+    low = default.loc[default["churn_probability"] < 0.5]
+    plain = low["action_rule"] == NOT_AT_RISK
+    assert plain.any()
+    assert (low.loc[plain, "recommended_action"] == NOT_AT_RISK_ACTION).all()
+    assert set(low.loc[~plain, "action_rule"]) <= {GRIEVANCE, LEAVE_ALONE}
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 100])
+def test_score_customers_does_not_depend_on_chunk_size(features, model, chunk_rows):
+    expected = score(model, features)
+    chunked = score_customers(
+        model,
+        features,
+        load_reason_map(),
+        load_playbook(),
+        horizon_days=90,
+        model_version="7",
+        scored_at=pd.Timestamp("2024-07-02 06:00", tz="UTC"),
+        chunk_rows=chunk_rows,
+    )
+    pd.testing.assert_frame_equal(chunked, expected)
