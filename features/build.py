@@ -61,9 +61,11 @@ def build_features(
         columns as floats.
     """
     cutoff = as_cutoff(cutoff)
-    tx = before_cutoff(_compact(transactions, signals.SIGNAL_FEATURES), cutoff)
-    active = active_customers(tx, cutoff, lookback_days)
-    tx = _active_rows(tx, active)
+    tx = _compact(transactions, signals.SIGNAL_FEATURES)
+    purchases = before_cutoff(tx[["customer_id", "timestamp", "amount"]], cutoff)
+    active = active_customers(purchases, cutoff, lookback_days)
+    del purchases
+    tx = _active_rows_before(tx, active, cutoff)
 
     signup = home = None
     if customers is not None:
@@ -79,8 +81,8 @@ def build_features(
     ]
     del tx
     if interactions is not None:
-        inter = before_cutoff(_compact(interactions, ix.INTERACTION_FEATURES), cutoff)
-        parts.append(ix.interaction_features(_active_rows(inter, active), cutoff, active))
+        inter = _active_rows_before(_compact(interactions, ix.INTERACTION_FEATURES), active, cutoff)
+        parts.append(ix.interaction_features(inter, cutoff, active))
         del inter
 
     features = pd.concat(parts, axis=1).astype(float)
@@ -111,14 +113,15 @@ def _compact(frame: pd.DataFrame, needs: dict[str, tuple[str, ...]]) -> pd.DataF
     return compact
 
 
-def _active_rows(frame: pd.DataFrame, active: pd.Index) -> pd.DataFrame:
-    """Rows of active customers, ``customer_id`` as a categorical over ``active``.
+def _active_rows_before(
+    frame: pd.DataFrame, active: pd.Index, cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """Rows of active customers before the cutoff, ``customer_id`` as a categorical over
+    ``active``.
 
     Its integer codes are positions in ``active``, so the families aggregate with
-    ``np.bincount`` and never map ids again.
+    ``np.bincount`` and never map ids again. One row selection copies the table once.
     """
     positions = customer_positions(frame["customer_id"], active)
-    keep = positions >= 0
-    rows = frame.loc[keep]
-    rows["customer_id"] = pd.Categorical.from_codes(positions[keep], categories=active)
-    return rows
+    coded = frame.assign(customer_id=pd.Categorical.from_codes(positions, categories=active))
+    return before_cutoff(coded, cutoff, keep=positions >= 0)

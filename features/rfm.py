@@ -57,7 +57,9 @@ def cadence_features(positions: np.ndarray, timestamps: np.ndarray, n: int) -> p
     first_day = day.min() if len(day) else 0
     span = (day.max() - first_day + 1) if len(day) else 1
     # one int key per (customer, day): sorting it orders days within each customer
-    keys = np.sort(positions * span + (day - first_day))
+    keys = positions * span + (day - first_day)
+    if not (keys[1:] >= keys[:-1]).all():  # exports usually come sorted already
+        keys.sort()
     keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
     who, day = keys // span, keys % span
     same = who[1:] == who[:-1]  # consecutive distinct days of one customer: a gap

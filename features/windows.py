@@ -26,11 +26,17 @@ def as_cutoff(cutoff: str | pd.Timestamp) -> pd.Timestamp:
     return ts.normalize()
 
 
-def before_cutoff(frame: pd.DataFrame | None, cutoff: pd.Timestamp) -> pd.DataFrame | None:
-    """Rows strictly before the cutoff (``None`` passes through for absent tables)."""
+def before_cutoff(
+    frame: pd.DataFrame | None, cutoff: pd.Timestamp, keep: np.ndarray | None = None
+) -> pd.DataFrame | None:
+    """Rows strictly before the cutoff (``None`` passes through for absent tables).
+
+    ``keep`` optionally selects rows further, in the same pass (one copy of the table).
+    """
     if frame is None:
         return None
-    return frame.loc[frame["timestamp"] < cutoff]
+    before = (frame["timestamp"] < cutoff).to_numpy()
+    return frame.loc[before if keep is None else before & keep]
 
 
 def in_window(
