@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TABLES = ("transactions", "interactions", "customers")
 
@@ -39,6 +41,14 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
 }
 
 PAYMENT_STATUSES = ("ok", "failed", "late")
+
+# Low-cardinality text columns: validated frames hold them as pandas ``category``
+# (categories: the distinct cleaned strings, sorted), one small code per row.
+LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "transactions": ("category", "channel", "region", "payment_status"),
+    "interactions": ("kind", "channel"),
+    "customers": ("region",),
+}
 
 # How many offending rows an error message lists; the rest are only counted.
 _MAX_ROWS_SHOWN = 5
@@ -155,7 +165,9 @@ def validate_table(
     for name in required + present_optional:
         convert = _CONVERTERS[name]
         normalised[name] = convert(data[name], name, source, name in present_optional)
-    result = pd.DataFrame(normalised, index=data.index)
+    # copy=False: the converted columns are fresh; consolidating them would copy each.
+    result = pd.DataFrame(normalised, index=data.index, copy=False)
+    del normalised
     if not_after is not None:
         future = (result["timestamp"] > not_after).to_numpy()
         if future.any():
@@ -169,10 +181,10 @@ def validate_table(
             )
 
     warnings: list[str] = []
-    duplicated = result.duplicated(keep="first").to_numpy()
+    duplicated = _duplicated_rows(result)
     n_duplicates = int(duplicated.sum())
     if n_duplicates:
-        result = result.loc[~duplicated]
+        result = _without_unused_categories(result.loc[~duplicated])
         plural = "s" if n_duplicates > 1 else ""
         warnings.append(f"{source}: dropped {n_duplicates} exact duplicate row{plural}")
 
@@ -194,33 +206,75 @@ def validate_table(
 
 
 def _to_identifier(values: pd.Series, column: str, source: str, nullable: bool) -> pd.Series:
-    text = _to_text(values)
-    _raise_if_bad(values, column, source, nullable, missing=text.isna().to_numpy())
-    return text
+    if _is_clean_text(values):
+        # Nothing to strip, nothing blank or missing: the column as read is the result.
+        return values
+    factorized = _factorize(values)
+    if factorized is None:
+        text = _to_text(values)
+        _raise_if_bad(values, column, source, nullable, missing=text.isna().to_numpy())
+        return text
+    # Clean each distinct id once rather than each row.
+    codes, uniques = factorized
+    text_u = _to_text(uniques)
+    missing = _expand(text_u.isna().to_numpy(), codes, True)
+    _raise_if_bad(values, column, source, nullable, missing=missing)
+    return pd.Series(text_u.array.take(codes, allow_fill=True), index=values.index)
+
+
+def _is_clean_text(values: pd.Series) -> bool:
+    """True for an Arrow-backed ``str`` column with no missing, blank or unstripped value.
+
+    Checked with vectorised Arrow kernels: cheaper than hashing millions of
+    near-unique ids (order ids) to clean them one distinct value at a time.
+    """
+    if values.dtype != "str" or values.dtype.storage != "pyarrow" or values.hasnans:
+        return False
+    array = pa.array(values)
+    stripped = pc.utf8_trim_whitespace(array)
+    return bool(
+        pc.all(pc.equal(stripped, array)).as_py() is not False
+        and not pc.any(pc.equal(array, "")).as_py()
+    )
 
 
 def _to_label(values: pd.Series, column: str, source: str, nullable: bool) -> pd.Series:
-    text = _to_text(values)
-    _raise_if_bad(values, column, source, nullable, missing=text.isna().to_numpy())
-    if column == "kind":
+    def clean(text: pd.Series) -> pd.Series:
         # Interaction kinds are matched against fixed keys downstream ("complaint", ...).
-        text = text.str.lower()
-    return text
+        return text.str.lower() if column == "kind" else text
+
+    factorized = _factorize(values)
+    if factorized is None:
+        text = _to_text(values)
+        _raise_if_bad(values, column, source, nullable, missing=text.isna().to_numpy())
+        return _as_category(clean(text))
+    codes, uniques = factorized
+    text_u = _to_text(uniques)
+    _raise_if_bad(
+        values, column, source, nullable, missing=_expand(text_u.isna().to_numpy(), codes, True)
+    )
+    return _category_from_codes(codes, clean(text_u), values.index)
 
 
 def _to_payment_status(values: pd.Series, column: str, source: str, nullable: bool) -> pd.Series:
-    text = _to_text(values).str.lower()
+    factorized = _factorize(values)
+    codes, uniques = factorized if factorized is not None else (None, values)
+    text = _to_text(uniques).str.lower()
+    missing = text.isna().to_numpy()
+    invalid = (text.notna() & ~text.isin(PAYMENT_STATUSES)).to_numpy()
+    if codes is not None:
+        missing, invalid = _expand(missing, codes, True), _expand(invalid, codes, False)
     _raise_if_bad(
         values,
         column,
         source,
         nullable,
-        missing=text.isna().to_numpy(),
-        invalid=(text.notna() & ~text.isin(PAYMENT_STATUSES)).to_numpy(),
+        missing=missing,
+        invalid=invalid,
         problem="unknown",
         hint=f"allowed values are {', '.join(PAYMENT_STATUSES)}",
     )
-    return text
+    return _as_category(text) if codes is None else _category_from_codes(codes, text, values.index)
 
 
 def _to_number(values: pd.Series, column: str, source: str, nullable: bool) -> pd.Series:
@@ -251,10 +305,17 @@ def _to_flag(values: pd.Series, column: str, source: str, nullable: bool) -> pd.
         flags = values.astype("boolean")
         invalid = np.zeros(len(values), dtype=bool)
     else:
-        parsed = [_scalar_to_flag(value) for value in values.to_numpy(dtype=object)]
+        # Parse each distinct value once (text flags repeat "true"/"false" per row).
+        factorized = _factorize(values)
+        codes, uniques = factorized if factorized is not None else (None, values)
+        parsed = [_scalar_to_flag(value) for value in uniques.to_numpy(dtype=object)]
         invalid = np.array([value is _INVALID for value in parsed], dtype=bool)
         parsed = [None if value is _INVALID else value for value in parsed]
-        flags = pd.Series(pd.array(parsed, dtype="boolean"), index=values.index)
+        flag_array = pd.array(parsed, dtype="boolean")
+        if codes is not None:
+            invalid = _expand(invalid, codes, False)
+            flag_array = flag_array.take(codes, allow_fill=True)
+        flags = pd.Series(flag_array, index=values.index)
     _raise_if_bad(
         values,
         column,
@@ -398,6 +459,130 @@ def _to_text(values: pd.Series) -> pd.Series:
         converted = [_scalar_to_text(value) for value in values.to_numpy(dtype=object)]
         text = pd.Series(converted, index=values.index, dtype="str")
     return text.mask(text == "")
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
+    """Codes (-1 for missing) and distinct values of a string or categorical column.
+
+    None for other dtypes: an object column may hold 1, 1.0 and True, which hash as
+    one value but convert differently, so those keep the value-by-value path.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), pd.Series(values.cat.categories)
+    if isinstance(values.dtype, pd.StringDtype):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        return codes, pd.Series(uniques)
+    return None
+
+
+def _expand(per_unique: np.ndarray, codes: np.ndarray, fill: object) -> np.ndarray:
+    """Per-row values from per-distinct-value ones; code -1 (missing) gets ``fill``."""
+    # Index -1 picks the appended fill value.
+    return np.append(per_unique, np.array([fill], dtype=per_unique.dtype))[codes]
+
+
+def _category_from_codes(codes: np.ndarray, text_u: pd.Series, index: pd.Index) -> pd.Series:
+    """A categorical column from row codes into cleaned distinct strings (NaN: missing).
+
+    Categories are the distinct cleaned strings in sorted order, so grouping and
+    sorting by the column order rows as the plain strings would.
+    """
+    valid = text_u.notna().to_numpy()
+    categories = pd.Index(text_u[valid].unique(), dtype="str").sort_values()
+    positions = np.full(len(text_u), -1, dtype=np.intp)
+    positions[valid] = categories.get_indexer(text_u[valid])
+    n = len(categories)
+    small = np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32
+    row_codes = _expand(positions.astype(small), codes, -1)
+    categorical = pd.Categorical.from_codes(row_codes, dtype=pd.CategoricalDtype(categories))
+    return pd.Series(categorical, index=index)
+
+
+def _as_category(text: pd.Series) -> pd.Series:
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    return _category_from_codes(codes, pd.Series(uniques, dtype="str"), text.index)
+
+
+def _without_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop categories no row uses any more, so categories stay the values present."""
+    replaced = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            continue
+        codes = column.cat.codes.to_numpy()
+        used = np.bincount(codes.astype(np.intp) + 1, minlength=len(column.cat.categories) + 1)
+        used = used[1:] > 0
+        if used.all():
+            continue
+        remap = (np.cumsum(used) - 1).astype(codes.dtype)
+        remap[~used] = -1
+        categorical = pd.Categorical.from_codes(
+            _expand(remap, codes, -1),
+            dtype=pd.CategoricalDtype(column.cat.categories[used]),
+        )
+        replaced[name] = pd.Series(categorical, index=frame.index)
+    return frame.assign(**replaced) if replaced else frame
+
+
+def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
+    """``frame.duplicated(keep="first")`` without hashing every row of every column.
+
+    Exact duplicates share customer_id and time, so only rows whose (id, time) pair
+    repeats are compared in full. In data ordered by customer then time (the usual
+    export) repeats are neighbours and one pass finds them; otherwise one sort of
+    integer keys does.
+    """
+    n = len(frame)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    time_column = next((c for c in ("timestamp", "signup_date") if c in frame.columns), None)
+    times = None
+    if time_column is not None:
+        times = frame[time_column].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    same_id, ordered = _id_runs(frame["customer_id"])
+    if ordered and times is not None:
+        ordered = bool((~same_id | (times[1:] >= times[:-1])).all())
+    if ordered:
+        repeats = same_id if times is None else same_id & (times[1:] == times[:-1])
+        candidates = np.zeros(n, dtype=bool)
+        candidates[1:] |= repeats
+        candidates[:-1] |= repeats
+    else:
+        codes, _ = pd.factorize(frame["customer_id"], use_na_sentinel=True)
+        keys = codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        if times is not None:
+            keys ^= times.view(np.uint64)
+        del codes
+        # Sorting values (not arg-sorting) is fast; equal keys are then neighbours.
+        ordered_keys = np.sort(keys)
+        repeated = np.unique(ordered_keys[1:][ordered_keys[1:] == ordered_keys[:-1]])
+        del ordered_keys
+        where = np.searchsorted(repeated, keys).clip(max=max(len(repeated) - 1, 0))
+        candidates = repeated[where] == keys if len(repeated) else np.zeros(n, dtype=bool)
+    positions = np.flatnonzero(candidates)
+    duplicated = np.zeros(n, dtype=bool)
+    if len(positions):
+        subset = frame.take(positions)
+        duplicated[positions[subset.duplicated(keep="first").to_numpy()]] = True
+    return duplicated
+
+
+def _id_runs(ids: pd.Series) -> tuple[np.ndarray, bool]:
+    """Whether each id equals the one before it, and whether the ids are sorted.
+
+    Sorted ids mean each customer's rows are contiguous, so runs of equal ids are the
+    customers. Computed on the Arrow strings directly (no factorising).
+    """
+    if ids.dtype == "str" and ids.dtype.storage == "pyarrow" and not ids.hasnans:
+        array = pa.array(ids)
+        head, tail = array[:-1], array[1:]
+        same = pc.equal(tail, head).to_numpy(zero_copy_only=False)
+        ordered = bool(pc.all(pc.less_equal(head, tail)).as_py() is not False)
+        return same.astype(bool, copy=False), ordered
+    values = ids.to_numpy()
+    same = np.asarray(values[1:] == values[:-1], dtype=bool)
+    return same, bool(ids.is_monotonic_increasing)
 
 
 def _scalar_to_flag(value: object) -> object:
@@ -568,24 +753,66 @@ def reconcile(
         The repaired tables and the warnings.
     """
     warnings: list[str] = []
-    ordered = transactions.sort_values(["customer_id", "timestamp"], kind="stable")
-    paid_so_far = ordered["amount"].clip(lower=0).groupby(ordered["customer_id"]).cumsum()
-    refund = ordered["amount"] < 0
-    too_large = refund & (-ordered["amount"] > paid_so_far)
-    if too_large.any():
-        capped = ordered["amount"].where(~too_large, -paid_so_far)
-        transactions = transactions.assign(amount=capped.reindex(transactions.index))
+    capped, n_capped = _capped_refunds(transactions)
+    if n_capped:
+        transactions = transactions.assign(amount=capped)
         warnings.append(
-            f"{sources[0]}: capped {int(too_large.sum())} refunds larger than the customer's "
+            f"{sources[0]}: capped {n_capped} refunds larger than the customer's "
             "purchases up to then at those purchases"
         )
     if interactions is not None:
-        known = interactions["customer_id"].isin(transactions["customer_id"].unique())
+        known = _is_in(interactions["customer_id"], transactions["customer_id"])
         if not known.all():
             orphans = interactions.loc[~known, "customer_id"]
             warnings.append(
                 f"{sources[1]}: dropped {int((~known).sum())} rows of {orphans.nunique()} "
                 "customers who have no transactions"
             )
-            interactions = interactions.loc[known].reset_index(drop=True)
+            interactions = _without_unused_categories(
+                interactions.loc[known].reset_index(drop=True)
+            )
     return transactions, interactions, tuple(warnings)
+
+
+def _capped_refunds(transactions: pd.DataFrame) -> tuple[np.ndarray | None, int]:
+    """Amounts with each too-large refund capped, and how many were capped.
+
+    Only customers with at least one refund can have a refund to cap, so the running
+    totals are computed for their rows alone: ordered by customer and time (stable),
+    purchases clipped at zero, summed per customer in that order (the same pandas
+    group-wise cumsum as before, so the sums are bit-for-bit the same).
+    """
+    amount = transactions["amount"].to_numpy()
+    refund = amount < 0
+    if not refund.any():
+        return None, 0
+    ids = transactions["customer_id"]
+    involved = np.flatnonzero(_is_in(ids, ids[refund]))
+    ids = ids.take(involved)
+    times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")[involved].view(np.int64)
+    same_id, ordered = _id_runs(ids)
+    if ordered and bool((~same_id | (times[1:] >= times[:-1])).all()):
+        rows = involved
+        groups = np.concatenate([[0], np.cumsum(~same_id)])
+    else:
+        codes, _ = pd.factorize(ids)
+        order = np.lexsort((times, codes))
+        rows, groups = involved[order], codes[order]
+    ordered_amount = amount[rows]
+    paid_so_far = pd.Series(ordered_amount).clip(lower=0).groupby(groups).cumsum().to_numpy()
+    too_large = (ordered_amount < 0) & (-ordered_amount > paid_so_far)
+    n_capped = int(too_large.sum())
+    if not n_capped:
+        return None, 0
+    capped = amount.copy()
+    capped[rows[too_large]] = -paid_so_far[too_large]
+    return capped, n_capped
+
+
+def _is_in(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """Per row of ``values``: does it occur in ``allowed`` (hash lookup, no Python objects)."""
+    try:
+        found = pc.is_in(pa.array(values), value_set=pc.unique(pa.array(allowed)))
+        return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    except (pa.ArrowException, TypeError):
+        return values.isin(allowed.unique()).to_numpy()

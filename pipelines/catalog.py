@@ -17,8 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from features.contracts import InputError, ValidatedTable, reconcile, validate_table
+from features.contracts import (
+    LABEL_COLUMNS,
+    OPTIONAL,
+    REQUIRED,
+    InputError,
+    ValidatedTable,
+    reconcile,
+    validate_table,
+)
 
 # dataset name -> file name inside an output folder
 OUTPUTS = {
@@ -53,8 +62,17 @@ class Tables:
     rows_read: dict[str, int]
 
 
-def read_raw(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file as given, turning read failures into clear errors."""
+def read_raw(
+    path: Path, columns: list[str] | None = None, categorical: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file as given, turning read failures into clear errors.
+
+    Args:
+        path: the file.
+        columns: Parquet only: read just these columns (None: all).
+        categorical: Parquet only: string columns to read as categoricals (values as
+            in the file, stored once per distinct value).
+    """
     if not path.exists():
         raise InputError(str(path), "file not found")
     source = path.name  # the same label validation uses
@@ -66,7 +84,15 @@ def read_raw(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".csv":
             # strings in, types decided by the contract: no silent float ids
             return pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8")
-        return pd.read_parquet(path)
+        if columns is None and not categorical:
+            return pd.read_parquet(path)
+        return pd.read_parquet(
+            path,
+            columns=columns,
+            read_dictionary=list(categorical) or None,
+            # free each Arrow column once converted instead of holding two copies
+            to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
+        )
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not UTF-8 text (byte {exc.start}); re-save as UTF-8") from exc
     except (pa.ArrowException, OSError, pd.errors.ParserError, ValueError) as exc:
@@ -77,7 +103,43 @@ def read_table(path: Path, table: str) -> ValidatedTable:
     """Read and validate one input table; events dated after tomorrow are refused."""
     tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
     not_after = tomorrow if table != "customers" else None
-    return validate_table(read_raw(path), table, source=path.name, not_after=not_after)
+    columns, categorical = _parquet_selection(path, table)
+    return validate_table(
+        read_raw(path, columns, categorical), table, source=path.name, not_after=not_after
+    )
+
+
+def _parquet_selection(path: Path, table: str) -> tuple[list[str] | None, tuple[str, ...]]:
+    """The Parquet columns validation keeps, and the label columns among them.
+
+    Reading only those saves memory and time; labels are read as categoricals. When the
+    file has a contract problem (a missing required column, clashing names) or stores a
+    pandas index, everything is read so that validation reports exactly as before.
+    """
+    if path.suffix.lower() not in (".parquet", ".pq") or not path.is_file():
+        return None, ()
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError, ValueError):
+        return None, ()  # read_raw reports the problem
+    index_columns = (schema.pandas_metadata or {}).get("index_columns", [])
+    if any(isinstance(column, str) for column in index_columns):
+        return None, ()
+    names = [str(name).strip().lower() for name in schema.names]
+    if len(set(names)) < len(names) or not set(REQUIRED[table]) <= set(names):
+        return None, ()
+    known = set(REQUIRED[table]) | set(OPTIONAL[table])
+    columns = [field for field, name in zip(schema.names, names, strict=True) if name in known]
+    categorical = tuple(
+        field
+        for field, name in zip(schema.names, names, strict=True)
+        if name in LABEL_COLUMNS[table]
+        and (
+            pa.types.is_string(schema.field(field).type)
+            or pa.types.is_large_string(schema.field(field).type)
+        )
+    )
+    return columns, categorical
 
 
 def read_tables(

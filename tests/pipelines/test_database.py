@@ -120,7 +120,10 @@ def test_a_query_per_table_reads_exactly_what_it_selects(engine, source_tables):
     assert any("customers who have no transactions" in w for w in tables.warnings)
     one = read_table_sql(engine, "complaints", "interactions", queries["interactions"])
     kept = one.frame.loc[one.frame["customer_id"].isin(buyers)]
-    pd.testing.assert_frame_equal(_sorted(kept), _sorted(tables.interactions))
+    # filtering keeps a categorical's categories; the reconciled table drops unused ones
+    pd.testing.assert_frame_equal(
+        _sorted(kept), _sorted(tables.interactions), check_categorical=False
+    )
 
 
 def test_a_missing_table_is_a_clear_input_error(postgres_url, source_tables):

@@ -11,6 +11,11 @@ def _str(values: list[object]) -> pd.Series:
     return pd.Series(values, dtype="str")
 
 
+def _category(values: list[object]) -> pd.Series:
+    """Low-cardinality labels come out categorical; categories are the sorted strings."""
+    return pd.Series(values, dtype="str").astype("category")
+
+
 def _times(values: list[str]) -> pd.Series:
     return pd.Series([pd.Timestamp(value) for value in values], dtype="datetime64[ns]")
 
@@ -74,7 +79,7 @@ def test_transactions_are_normalised_to_fixed_columns_order_and_dtypes():
             "amount": [12.5, -3.0, 7.0],
             "order_id": _str(["101", None, "103"]),
             "discount": [0.1, np.nan, 0.0],
-            "payment_status": _str(["ok", None, "late"]),
+            "payment_status": _category(["ok", None, "late"]),
         }
     )
     pd.testing.assert_frame_equal(result.frame, expected)
@@ -147,8 +152,8 @@ def test_interactions_normalise_labels_numbers_and_flags():
         {
             "customer_id": _str(["a", "b", "c"]),
             "timestamp": _times(["2024-01-01", "2024-01-02", "2024-01-03"]),
-            "kind": _str(["complaint", "call", "chat"]),
-            "channel": _str(["Phone", None, "Web"]),
+            "kind": _category(["complaint", "call", "chat"]),
+            "channel": _category(["Phone", None, "Web"]),
             "satisfaction": [2.0, np.nan, 5.0],
             "resolved": pd.array([True, False, None], dtype="boolean"),
             "resolution_hours": [1.5, np.nan, 0.0],
