@@ -21,7 +21,10 @@ def active_customers(
     ids = transactions.loc[window & (transactions["amount"] > 0), "customer_id"].unique()
     if isinstance(ids.dtype, pd.CategoricalDtype):
         ids = ids.astype(ids.categories.dtype)  # the ids themselves, not a CategoricalIndex
-    return pd.Index(ids, name="customer_id").sort_values()
+    if len(ids) and ids.dtype == "str":
+        # the same Index as below, without a Python list of a million strings
+        return pd.Index(ids, name="customer_id").sort_values()
+    return pd.Index(sorted(ids), name="customer_id")
 
 
 def label_horizon_end(cutoff: str | pd.Timestamp, horizon_days: int) -> pd.Timestamp:

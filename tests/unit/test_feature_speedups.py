@@ -377,8 +377,19 @@ def test_feature_families_called_directly_equal_reference(business):
     )
 
 
-def test_no_active_customer_gives_an_empty_table(business):
-    cutoff = "2030-01-01"  # a long way after the data: nobody bought in the last year
+def test_microsecond_timestamps_give_the_same_table(business):
+    tables = with_gaps(business)
+    cutoff = CUTOFFS[1]
+    reference = reference_features(tables["transactions"], cutoff, **_rest(tables))
+    for name in ("transactions", "interactions"):
+        tables[name] = tables[name].astype({"timestamp": "datetime64[us]"})
+
+    assert_same(build_features(tables["transactions"], cutoff, **_rest(tables)), reference)
+
+
+@pytest.mark.parametrize("cutoff", ["2030-01-01", "2020-01-01"], ids=["after", "before"])
+def test_no_active_customer_gives_an_empty_table(business, cutoff):
+    # long after the data nobody bought in the last year; before it nobody bought at all
     tables = {
         "transactions": business.transactions,
         "interactions": business.interactions,
@@ -387,8 +398,8 @@ def test_no_active_customer_gives_an_empty_table(business):
     fast = build_features(tables["transactions"], cutoff, **_rest(tables))
 
     assert fast.empty
-    assert list(fast.columns) == list(
-        reference_features(tables["transactions"], cutoff, **_rest(tables)).columns
+    pd.testing.assert_frame_equal(
+        fast, reference_features(tables["transactions"], cutoff, **_rest(tables))
     )
 
 
