@@ -143,6 +143,9 @@ def validate_table(
 
     # Positional index from here on, so row numbers refer to the input as given.
     data = frame.reset_index(drop=True)
+    # `data` shares the input's columns; without this name each raw column can be freed
+    # as soon as it is converted when the caller keeps no reference (read_table).
+    del frame
     data.columns = _canonical_names(data.columns, source)
 
     if len(data) == 0:
@@ -161,10 +164,16 @@ def validate_table(
         )
 
     present_optional = tuple(name for name in OPTIONAL[table] if name in data.columns)
+    # raw columns that later messages quote; the others are released once converted
+    quoted = {"timestamp"} if not_after is not None else set()
+    if table == "customers":
+        quoted.add("customer_id")
     normalised = {}
     for name in required + present_optional:
+        values = data[name] if name in quoted else data.pop(name)
         convert = _CONVERTERS[name]
-        normalised[name] = convert(data[name], name, source, name in present_optional)
+        normalised[name] = convert(values, name, source, name in present_optional)
+        del values
     # copy=False: the converted columns are fresh; consolidating them would copy each.
     result = pd.DataFrame(normalised, index=data.index, copy=False)
     del normalised
@@ -184,7 +193,7 @@ def validate_table(
     duplicated = _duplicated_rows(result)
     n_duplicates = int(duplicated.sum())
     if n_duplicates:
-        result = _without_unused_categories(result.loc[~duplicated])
+        result = _without_unused_categories(_take_rows(result, np.flatnonzero(~duplicated)))
         plural = "s" if n_duplicates > 1 else ""
         warnings.append(f"{source}: dropped {n_duplicates} exact duplicate row{plural}")
 
@@ -503,6 +512,30 @@ def _as_category(text: pd.Series) -> pd.Series:
     return _category_from_codes(codes, pd.Series(uniques, dtype="str"), text.index)
 
 
+def _take_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``frame.take(positions)``, emptying ``frame`` column by column as it goes.
+
+    Only for frames nothing else holds: each column's old copy is released before the
+    next one is copied, so the peak is one column more than the result, not two frames.
+    """
+    # One index for all columns (Series.take would build one per column); validated
+    # frames have a RangeIndex, so the taken labels are the positions themselves.
+    if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1:
+        index = pd.Index(positions, copy=False)
+    else:
+        index = frame.index.take(positions)
+    taken = {}
+    for name in list(frame.columns):
+        column = frame.pop(name)
+        if isinstance(column.dtype, np.dtype):
+            values = column.to_numpy().take(positions)
+        else:
+            values = column.array.take(positions)
+        del column
+        taken[name] = pd.Series(values, index=index, copy=False)
+    return pd.DataFrame(taken, copy=False)
+
+
 def _without_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop categories no row uses any more, so categories stay the values present."""
     replaced = {}
@@ -788,7 +821,7 @@ def _capped_refunds(transactions: pd.DataFrame) -> tuple[np.ndarray | None, int]
         return None, 0
     ids = transactions["customer_id"]
     involved = np.flatnonzero(_is_in(ids, ids[refund]))
-    ids = ids.take(involved)
+    ids = pd.Series(ids.array.take(involved))
     times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")[involved].view(np.int64)
     same_id, ordered = _id_runs(ids)
     if ordered and bool((~same_id | (times[1:] >= times[:-1])).all()):

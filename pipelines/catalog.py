@@ -104,9 +104,14 @@ def read_table(path: Path, table: str) -> ValidatedTable:
     tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
     not_after = tomorrow if table != "customers" else None
     columns, categorical = _parquet_selection(path, table)
-    return validate_table(
-        read_raw(path, columns, categorical), table, source=path.name, not_after=not_after
-    )
+    try:
+        return validate_table(
+            read_raw(path, columns, categorical), table, source=path.name, not_after=not_after
+        )
+    finally:
+        # Arrow's allocator keeps freed read buffers for reuse; hand them back so the
+        # next table (or the feature code) can use that memory.
+        pa.default_memory_pool().release_unused()
 
 
 def _parquet_selection(path: Path, table: str) -> tuple[list[str] | None, tuple[str, ...]]:
@@ -146,7 +151,7 @@ def read_tables(
     transactions: Path, interactions: Path | None = None, customers: Path | None = None
 ) -> Tables:
     """Read and validate the business's tables (interactions and customers optional)."""
-    return assemble_tables(
+    tables = assemble_tables(
         {
             "transactions": (transactions.name, read_table(transactions, "transactions")),
             "interactions": (interactions.name, read_table(interactions, "interactions"))
@@ -157,6 +162,8 @@ def read_tables(
             else None,
         }
     )
+    pa.default_memory_pool().release_unused()  # the pre-repair frames are gone now
+    return tables
 
 
 def assemble_tables(read: dict[str, tuple[str, ValidatedTable] | None]) -> Tables:
