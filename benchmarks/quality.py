@@ -482,6 +482,10 @@ def experiment_variants(ds: Dataset) -> list[Variant]:
     variants = [
         Variant("as shipped (default parameters)"),
         Variant("early stopping on log-loss", {"eval_metric": "logloss"}),
+        Variant(
+            "previous defaults: learning rate 0.05, depth 5, up to 800 trees",
+            {"learning_rate": 0.05, "max_depth": 5, "n_estimators": 800},
+        ),
         Variant("monotone recency/frequency/spend", {"monotone_constraints": RFM_MONOTONE}),
         Variant(
             f"{len(every_15)} training cutoffs, 15 days apart, 90 days history", train=every_15
