@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -44,6 +45,10 @@ def _environment() -> None:
     # XGBoost's OpenMP threads busy-wait by default, which makes training ~10x slower when
     # anything else shares a small machine's cores; must be set before xgboost loads
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _tracking_uri() -> str | None:
@@ -394,6 +399,9 @@ def schedule(
         dask_address=dask_address,
     )
     typer.echo(f"serving 'nightly' on cron '{cron}' ({timezone}); outputs -> {out}; Ctrl-C stops")
+    # a service manager stops us with SIGTERM: leave like Ctrl-C, so that exit handlers
+    # also stop Prefect's local API server instead of orphaning it
+    signal.signal(signal.SIGTERM, _interrupt)
     nightly_flow.serve(
         name="nightly",
         schedules=[Cron(cron, timezone=timezone)],

@@ -71,3 +71,26 @@ def test_churn_schedule_serves_nightly_until_stopped(demo_tables, tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+    # stopping the service stops its Prefect API server too (none left orphaned)
+    assert _servers_using(env["PREFECT_HOME"]) == []
+
+
+def _servers_using(prefect_home: str) -> list[int]:
+    """Live processes started with this PREFECT_HOME (the ephemeral API server's uvicorn)."""
+    import time
+    from pathlib import Path
+
+    found: list[int] = []
+    for _ in range(50):  # exit handlers get a few seconds to stop the server
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                environ = (proc / "environ").read_bytes().split(b"\0")
+            except (OSError, ValueError):
+                continue
+            if f"PREFECT_HOME={prefect_home}".encode() in environ and proc.name.isdigit():
+                found.append(int(proc.name))
+        if not found:
+            break
+        time.sleep(0.2)
+    return found
