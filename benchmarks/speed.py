@@ -459,8 +459,8 @@ def stage_shap_package(ctx: Context, clock: Clock) -> dict:
     booster = model.get_booster()
     ours = contributions(booster, x).to_numpy()
     diff = float(np.abs(values - ours).max())
-    # shap (like predict_proba) stops at the early-stopping iteration; models.explain
-    # explains every boosted round. Limited to the same trees, they should agree.
+    # shap, predict_proba and models.explain all stop at the early-stopping iteration;
+    # the raw pred_contribs on those trees is the second reference
     kept = (0, model.best_iteration + 1)
     same_trees = booster.predict(xgb.DMatrix(x), pred_contribs=True, iteration_range=kept)
     diff_same = float(np.abs(values - same_trees[:, :-1]).max())
@@ -978,10 +978,9 @@ def _shap_lines(results: dict, summary: dict, n: int) -> list[str]:
         f"`pred_contribs` limited to the trees `predict_proba` uses (up to the early-stopping "
         f"iteration): {same:.1e} ({'within' if same <= 1e-4 else 'NOT within'} 1e-4).",
         "",
-        "`models.explain.contributions` calls `pred_contribs` without `iteration_range`, so it "
-        "explains every boosted round, while `predict_proba` (and shap) stop at the "
-        "early-stopping iteration; the two differ whenever training stopped early. "
-        + _early_stopping_text(results),
+        "`models.explain.contributions` limits `pred_contribs` to the rounds up to the "
+        "early-stopping iteration, the trees `predict_proba` and shap use, so it explains the "
+        "model that predicts. " + _early_stopping_text(results),
         "",
     ]
 
