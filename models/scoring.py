@@ -85,7 +85,7 @@ def score_customers(
     """
     x = align_features(features, model)
     reason_map.check_covers(x.columns)
-    explained = [
+    chunks = [
         _score_chunk(
             model,
             x.iloc[start : start + chunk_rows],
@@ -98,8 +98,8 @@ def score_customers(
         for start in range(0, len(x), max(1, chunk_rows))
     ]
     per_row = (
-        pd.concat(explained)
-        if explained
+        pd.concat(chunks)
+        if chunks
         else _score_chunk(
             model, x, features, reason_map, min_reason_score, min_reason_confidence, None
         )
