@@ -112,6 +112,32 @@ def test_offset_timestamps_are_converted_to_naive_utc():
     pd.testing.assert_series_equal(result.frame["timestamp"], expected, check_names=False)
 
 
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_offsets_are_found_the_same_in_arrow_text_and_python_objects(dtype):
+    # Arrow-backed text is matched by RE2, object values by Python's re: same answers
+    text = [
+        "2024-01-01T02:00:00+02:00",
+        "2024-01-01 00:00:00Z",
+        "2024-01-01T00:00:00.123 Z",
+        "2023-12-31 19:00-0500",
+        "2024-01-01T05:30:00+05:30",
+        "2024-01-01T00:00Z",
+    ]
+    frame = pd.DataFrame(
+        {
+            "customer_id": list("abcdef"),
+            "timestamp": pd.Series(text, dtype=dtype),
+            "amount": [10.0] * 6,
+        }
+    )
+
+    result = validate_table(frame, "transactions", "t.csv")
+
+    expected = ["2024-01-01 00:00:00", "2024-01-01 00:00:00", "2024-01-01 00:00:00.123"]
+    expected += ["2024-01-01 00:00:00", "2024-01-01 00:00:00", "2024-01-01 00:00:00"]
+    pd.testing.assert_series_equal(result.frame["timestamp"], _times(expected), check_names=False)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
