@@ -85,24 +85,18 @@ def score_customers(
     """
     x = align_features(features, model)
     reason_map.check_covers(x.columns)
-    chunks = [
+    step = max(1, chunk_rows)
+    per_row = pd.concat(
         _score_chunk(
             model,
-            x.iloc[start : start + chunk_rows],
+            x.iloc[start : start + step],
             features,
             reason_map,
             min_reason_score,
             min_reason_confidence,
             None if explain_all else risk_threshold,
         )
-        for start in range(0, len(x), max(1, chunk_rows))
-    ]
-    per_row = (
-        pd.concat(chunks)
-        if chunks
-        else _score_chunk(
-            model, x, features, reason_map, min_reason_score, min_reason_confidence, None
-        )
+        for start in range(0, max(len(x), 1), step)  # one (empty) chunk for no customers
     )
     # one text dtype whatever each chunk held (an all-unexplained chunk is all-missing)
     per_row = per_row.astype({"top_reason": "str", "top_drivers": "str"})

@@ -141,7 +141,7 @@ def model(features) -> XGBClassifier:
     return XGBClassifier(n_estimators=20, max_depth=3, random_state=0, n_jobs=1).fit(x, y)
 
 
-def score(model, features) -> pd.DataFrame:
+def score(model, features, **options) -> pd.DataFrame:
     return score_customers(
         model,
         features,
@@ -150,6 +150,7 @@ def score(model, features) -> pd.DataFrame:
         horizon_days=90,
         model_version="7",
         scored_at=pd.Timestamp("2024-07-02 06:00", tz="UTC"),
+        **options,
     )
 
 
@@ -236,16 +237,7 @@ def test_score_customers_does_not_depend_on_row_order(features, model):
 
 def test_score_customers_explain_all_explains_everyone_the_same_way(features, model):
     default = score(model, features).set_index("customer_id")
-    everyone = score_customers(
-        model,
-        features,
-        load_reason_map(),
-        load_playbook(),
-        horizon_days=90,
-        model_version="7",
-        scored_at=pd.Timestamp("2024-07-02 06:00", tz="UTC"),
-        explain_all=True,
-    ).set_index("customer_id")
+    everyone = score(model, features, explain_all=True).set_index("customer_id")
 
     assert everyone[[*REASON_COLUMNS, "top_reason"]].notna().all().all()
     assert NOT_AT_RISK not in set(everyone["action_rule"])
@@ -264,14 +256,5 @@ def test_score_customers_explain_all_explains_everyone_the_same_way(features, mo
 @pytest.mark.parametrize("chunk_rows", [1, 3, 100])
 def test_score_customers_does_not_depend_on_chunk_size(features, model, chunk_rows):
     expected = score(model, features)
-    chunked = score_customers(
-        model,
-        features,
-        load_reason_map(),
-        load_playbook(),
-        horizon_days=90,
-        model_version="7",
-        scored_at=pd.Timestamp("2024-07-02 06:00", tz="UTC"),
-        chunk_rows=chunk_rows,
-    )
+    chunked = score(model, features, chunk_rows=chunk_rows)
     pd.testing.assert_frame_equal(chunked, expected)
