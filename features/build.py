@@ -6,6 +6,7 @@ strictly before the cutoff first, so nothing downstream can see the future.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
@@ -46,6 +47,7 @@ def build_features(
     interactions: pd.DataFrame | None = None,
     customers: pd.DataFrame | None = None,
     lookback_days: int = 365,
+    history_start: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Features for every customer active in the lookback window before the cutoff.
 
@@ -55,6 +57,7 @@ def build_features(
         interactions: validated interactions, or ``None`` when the business has none.
         customers: validated customers table, or ``None``.
         lookback_days: a customer is scored if they bought in this window.
+        history_start: the first day the data covers (default: the first transaction).
 
     Returns:
         Frame indexed by ``customer_id`` (sorted) with :func:`observable_features`
@@ -86,7 +89,9 @@ def build_features(
         del inter
 
     features = pd.concat(parts, axis=1).astype(float)
-    if transactions["timestamp"].min() > cutoff - pd.Timedelta(days=365):
+    if history_start is None:
+        history_start = transactions["timestamp"].min()
+    if history_start > cutoff - pd.Timedelta(days=365):
         # the data does not reach back a year: "nothing bought in this season last year"
         # would be a fact about the data's start, not about the customer
         features["purchases_same_season_last_year"] = float("nan")
@@ -125,3 +130,73 @@ def _active_rows_before(
     positions = customer_positions(frame["customer_id"], active)
     coded = frame.assign(customer_id=pd.Categorical.from_codes(positions, categories=active))
     return before_cutoff(coded, cutoff, keep=positions >= 0)
+
+
+def build_features_as_of(
+    transactions: pd.DataFrame,
+    as_of: pd.Series,
+    interactions: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    lookback_days: int = 365,
+) -> pd.DataFrame:
+    """Features of each customer in ``as_of`` as they stood on their own date.
+
+    A lapsed customer's reasons are read from the days before they went quiet, not
+    from the silence since. Each customer's rows before their date are moved forward
+    in time so that every date lands on the latest one; one :func:`build_features`
+    call then cuts and aggregates them all, with the same code as any cutoff. (Month
+    of year shifts with them; only ``peak_month_share`` reads it.)
+
+    Args:
+        transactions: validated transactions.
+        as_of: midnight per ``customer_id``; rows on or after it are never read.
+        interactions: validated interactions, or ``None``.
+        customers: validated customers table, or ``None``.
+        lookback_days: as for :func:`build_features`.
+
+    Returns:
+        Features indexed by ``customer_id`` (those in ``as_of`` active before their date).
+    """
+    as_of = as_of.dropna()
+    if as_of.empty:
+        return build_features(
+            transactions.iloc[:0],
+            pd.Timestamp("2000-01-01"),
+            None if interactions is None else interactions.iloc[:0],
+            customers,
+            lookback_days,
+        )
+    latest = as_cutoff(as_of.max())
+    ids = pd.Index(as_of.index, name="customer_id")
+    dates = as_of.dt.normalize().to_numpy()
+    shift = latest.to_datetime64() - dates
+
+    def moved(frame: pd.DataFrame | None, column: str = "timestamp") -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        positions = customer_positions(frame["customer_id"], ids)
+        mine = positions >= 0
+        frame, positions = frame.loc[mine], positions[mine]
+        stamps = frame[column].to_numpy()
+        keep = stamps < dates[positions]
+        if column != "timestamp":  # a customers' table: the row stays, a later date goes
+            values = np.where(keep, stamps + shift[positions], np.datetime64("NaT"))
+            return frame.assign(**{column: values})
+        return frame.loc[keep].assign(**{column: stamps[keep] + shift[positions[keep]]})
+
+    history = transactions["timestamp"].min()
+    cu = customers
+    if customers is not None and "signup_date" in customers:
+        cu = moved(customers, "signup_date")
+    features = build_features(
+        moved(transactions),
+        latest,
+        moved(interactions),
+        cu,
+        lookback_days,
+        history_start=pd.Timestamp.min,
+    )
+    # "this season last year" is unknown where the data does not reach a year back
+    short = (as_of.reindex(features.index) - pd.Timedelta(days=365)) < history
+    features.loc[short.to_numpy(), "purchases_same_season_last_year"] = np.nan
+    return features

@@ -1,7 +1,15 @@
-"""The churn label: non-contractual churn, learned only from what came before.
+"""Churn labels: non-contractual churn, learned only from what came before.
 
-Among customers active in a lookback window before the cutoff, ``churned`` = no
-purchase in ``[cutoff, cutoff + horizon)``.
+Two questions, two labels:
+
+* :func:`departure_labels` (what the retention model learns): among customers still
+  active at the cutoff (:mod:`features.status`), ``churned`` = they stop within the
+  horizon, confirmed by a later window: no purchase in
+  ``[cutoff + horizon, cutoff + horizon + confirm)``. A customer who buys once more
+  inside the horizon and then stops has left; a slow buyer whose normal gap spans
+  the horizon but who returns in the confirmation window has not.
+* :func:`churn_labels` (the classic label the baselines use): among customers who
+  bought in the lookback window, no purchase in ``[cutoff, cutoff + horizon)``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,51 @@ def label_horizon_end(cutoff: str | pd.Timestamp, horizon_days: int) -> pd.Times
     return as_cutoff(cutoff) + pd.Timedelta(days=horizon_days)
 
 
+def departure_labels(
+    transactions: pd.DataFrame,
+    cutoff: str | pd.Timestamp,
+    customers: pd.Index,
+    horizon_days: int = 90,
+    confirm_days: int = 90,
+) -> pd.Series:
+    """Departure label per customer in ``customers`` (the active ones at the cutoff).
+
+    Args:
+        transactions: validated transactions (all dates; the future is needed here only).
+        cutoff: label cutoff.
+        customers: the customers to label, as an index named ``customer_id``.
+        horizon_days: a customer who stops buying within this many days has left...
+        confirm_days: ...when they then buy nothing for this many days more.
+
+    Returns:
+        Integer series (1 = departed) indexed like ``customers``.
+
+    Raises:
+        ValueError: if the data ends before the confirmation window does.
+    """
+    cutoff = as_cutoff(cutoff)
+    start = label_horizon_end(cutoff, horizon_days)
+    end = start + pd.Timedelta(days=confirm_days)
+    _check_observed(transactions, cutoff, end, horizon_days + confirm_days)
+    ts = transactions["timestamp"]
+    later = transactions.loc[(ts >= start) & (ts < end) & (transactions["amount"] > 0)]
+    returned = pd.Index(later["customer_id"].unique())
+    return pd.Series((~customers.isin(returned)).astype(int), index=customers, name="churned")
+
+
+def _check_observed(
+    transactions: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp, days: int
+) -> None:
+    """Refuse a label window the data does not fully cover: a customer would look gone
+    only because their future is missing."""
+    last_day = transactions["timestamp"].max().normalize()
+    if last_day + pd.Timedelta(days=1) < end:
+        raise ValueError(
+            f"cutoff {cutoff.date()} + {days} days ends {end.date()}, after the last "
+            f"transaction day {last_day.date()}: the label window is not fully observed"
+        )
+
+
 def churn_labels(
     transactions: pd.DataFrame,
     cutoff: str | pd.Timestamp,
@@ -55,12 +108,7 @@ def churn_labels(
     """
     cutoff = as_cutoff(cutoff)
     end = label_horizon_end(cutoff, horizon_days)
-    last_day = transactions["timestamp"].max().normalize()
-    if last_day + pd.Timedelta(days=1) < end:
-        raise ValueError(
-            f"cutoff {cutoff.date()} + {horizon_days} days ends {end.date()}, after the last "
-            f"transaction day {last_day.date()}: the label window is not fully observed"
-        )
+    _check_observed(transactions, cutoff, end, horizon_days)
     active = active_customers(transactions, cutoff, lookback_days)
     ts = transactions["timestamp"]
     future = transactions.loc[(ts >= cutoff) & (ts < end) & (transactions["amount"] > 0)]

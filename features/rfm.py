@@ -39,6 +39,7 @@ RFM_FEATURES = (
     "spend_change_90d",
     "purchases_same_season_last_year",
     "peak_month_share",
+    "purchase_days",
 )
 
 
@@ -48,10 +49,11 @@ def purchases_only(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def cadence_features(positions: np.ndarray, timestamps: np.ndarray, n: int) -> pd.DataFrame:
-    """Mean, spread and longest gap between distinct purchase days, per customer position.
+    """Mean, spread and longest gap between distinct purchase days, and the number of
+    those days, per customer position.
 
     Gaps use distinct calendar days so two orders on one afternoon are one visit.
-    Customers with a single purchase day get NaN: they have no cadence yet.
+    Customers with a single purchase day get NaN gaps: they have no cadence yet.
     """
     day = timestamps.astype("datetime64[D]").astype(np.int64)
     first_day = day.min() if len(day) else 0
@@ -77,7 +79,14 @@ def cadence_features(positions: np.ndarray, timestamps: np.ndarray, n: int) -> p
     if len(gaps):
         starts = np.flatnonzero(np.r_[True, gap_of[1:] != gap_of[:-1]])
         longest[gap_of[starts]] = np.maximum.reduceat(gaps, starts)
-    return pd.DataFrame({"mean_gap_days": mean, "gap_std_days": std, "max_gap_days": longest})
+    return pd.DataFrame(
+        {
+            "mean_gap_days": mean,
+            "gap_std_days": std,
+            "max_gap_days": longest,
+            "purchase_days": count_per_customer(who, n),
+        }
+    )
 
 
 def peak_month_share(positions: np.ndarray, timestamps: np.ndarray, n: int) -> np.ndarray:

@@ -46,28 +46,39 @@ def reason_scores(contribs: pd.DataFrame, reason_map: ReasonMap) -> pd.DataFrame
 def top_reasons(
     scores: pd.DataFrame, min_score: float = 0.2, min_confidence: float = 0.2
 ) -> pd.DataFrame:
-    """Top reason per customer and the share of positive contribution it holds.
+    """Top reason per customer, and how clearly it beats the runner-up.
 
-    The candidate is the strongest *specific* reason (any but ``unidentified``). It is
-    kept only if it adds at least ``min_score`` log-odds of risk and holds at least
-    ``min_confidence`` of all positive contribution; otherwise the customer's risk is
-    plain decay with nothing else going on, and the honest answer is ``unidentified``.
-    Generic recency and frequency drivers are present in nearly every churner, so
-    letting them compete on raw size would bury the specific causes staff can act on.
+    Only the *specific* reasons (every one but ``unidentified``) compete. Silence,
+    recency and falling frequency are how every departure looks, not why it happened,
+    so they never outvote a cause that shows: the strongest specific reason is named
+    when it adds at least ``min_score`` log-odds of risk and holds at least
+    ``min_confidence`` of the risk the specific reasons add together. Otherwise no
+    cause shows, and the answer is ``unidentified``.
+
+    ``reason_confidence`` is the winner's margin over the runner-up, as a share of the
+    winner: 1 = no rival cause at all, 0 = a tie. For ``unidentified`` it is how far
+    the strongest cause stays below ``min_score``: 1 = no cause shows at all.
     """
     values = scores[list(REASON_COLUMNS)].to_numpy(float)
-    total = values.sum(axis=1)
     specific = [i for i, r in enumerate(REASONS) if r != "unidentified"]
-    best = np.asarray(specific)[values[:, specific].argmax(axis=1)]
-    best_value = values[np.arange(len(values)), best]
+    causes = np.clip(values[:, specific], 0.0, None)
+    ranked = np.sort(causes, axis=1)
+    best_value, runner_up = ranked[:, -1], ranked[:, -2]
+    best = np.asarray(specific)[causes.argmax(axis=1)]
+    total = causes.sum(axis=1)
     share = np.divide(best_value, total, out=np.zeros_like(total), where=total > 0)
     reason = np.array(REASONS, dtype=object)[best]
     # a reason with no risk-raising contribution at all is never named, even at 0 thresholds
     vague = (best_value <= 0) | (best_value < min_score) | (share < min_confidence)
     reason[vague] = "unidentified"
-    unidentified = values[:, REASONS.index("unidentified")]
-    fallback = np.divide(unidentified, total, out=np.zeros_like(total), where=total > 0)
-    confidence = np.where(vague, fallback, share)
+    margin = np.divide(
+        best_value - runner_up, best_value, out=np.zeros_like(total), where=best_value > 0
+    )
+    if min_score > 0:
+        nothing_shows = 1.0 - np.clip(best_value / min_score, 0.0, 1.0)
+    else:
+        nothing_shows = (best_value <= 0).astype(float)
+    confidence = np.where(vague, nothing_shows, margin)
     return pd.DataFrame({"top_reason": reason, "reason_confidence": confidence}, index=scores.index)
 
 

@@ -21,6 +21,7 @@ LEAVE_ALONE = "leave_alone"
 SEASONAL_GAP = "seasonal_gap"
 # rules that keep a customer off the call list
 NOT_CALLED = (LEAVE_ALONE, SEASONAL_GAP)
+DEFAULT_WIN_BACK_ACTION = "Win-back contact: invite them back and ask why they stopped"
 DEFAULT_SEASONAL_GAP_ACTION = (
     "Off-season: this gap is normal for them; reach out just before their season"
 )
@@ -43,6 +44,8 @@ class Playbook:
     max_overdue_ratio: float
     seasonal_gap_action: str = DEFAULT_SEASONAL_GAP_ACTION
     seasonal_gap_slack: float = 1.1
+    # per reason, for lapsed customers; empty in older playbooks (then DEFAULT_WIN_BACK)
+    win_back_actions: dict[str, str] | None = None
 
 
 def parse_playbook(data: object, source: str) -> Playbook:
@@ -52,13 +55,17 @@ def parse_playbook(data: object, source: str) -> Playbook:
         grievance = data["overrides"][GRIEVANCE]  # type: ignore[index]
         alone = data["overrides"][LEAVE_ALONE]  # type: ignore[index]
         seasonal = data["overrides"].get(SEASONAL_GAP) or {}  # type: ignore[index]
-        missing = [r for r in REASONS if r not in actions]
-        unknown = [r for r in actions if r not in REASONS]
-        if missing or unknown:
-            raise PlaybookError(
-                f"{source}: actions must name each reason once; "
-                f"missing {missing}, unknown {unknown}"
-            )
+        win_back = data.get("win_back")  # type: ignore[union-attr]
+        for section, table in (("actions", actions), ("win_back", win_back or {})):
+            if section == "win_back" and win_back is None:
+                continue  # optional in older playbooks
+            missing = [r for r in REASONS if r not in table]
+            unknown = [r for r in table if r not in REASONS]
+            if missing or unknown:
+                raise PlaybookError(
+                    f"{source}: {section} must name each reason once; "
+                    f"missing {missing}, unknown {unknown}"
+                )
         return Playbook(
             actions={k: str(v) for k, v in actions.items()},
             grievance_action=str(grievance["action"]),
@@ -72,6 +79,7 @@ def parse_playbook(data: object, source: str) -> Playbook:
             # optional in older playbooks: defaults keep them loading
             seasonal_gap_action=str(seasonal.get("action", DEFAULT_SEASONAL_GAP_ACTION)),
             seasonal_gap_slack=float(seasonal.get("gap_slack", 1.1)),
+            win_back_actions=None if win_back is None else {k: str(v) for k, v in win_back.items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, PlaybookError):
@@ -93,6 +101,35 @@ def load_playbook(path: str | Path | None = None) -> Playbook:
     return parse_playbook(data, source)
 
 
+def _grievance(features: pd.DataFrame, playbook: Playbook) -> pd.Series:
+    """An open grievance: an unresolved issue lately, or a bad latest survey."""
+    nan = pd.Series(np.nan, index=features.index)
+    return (features.get("unresolved_30d", nan) >= playbook.min_unresolved_30d) | (
+        features.get("satisfaction_last", nan) <= playbook.max_satisfaction_last
+    )
+
+
+def recommend_win_back(
+    scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook
+) -> pd.DataFrame:
+    """Win-back action per lapsed customer: the win-back table by reason, except that
+    an open grievance when they went quiet gets the apology first (do not fan the fire).
+
+    Args:
+        scored: indexed by customer, with ``top_reason``.
+        features: the same customers' features as of the day they were due back.
+        playbook: the loaded playbook.
+    """
+    f = features.reindex(scored.index)
+    rule = scored["top_reason"].astype(object).copy()
+    rule[_grievance(f, playbook).to_numpy(bool)] = GRIEVANCE
+    table = playbook.win_back_actions or {r: DEFAULT_WIN_BACK_ACTION for r in REASONS}
+    texts = {**table, GRIEVANCE: playbook.grievance_action}
+    return pd.DataFrame(
+        {"recommended_action": rule.map(texts), "action_rule": rule}, index=scored.index
+    )
+
+
 def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
     """Action per customer.
 
@@ -112,9 +149,7 @@ def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) 
     """
     f = features.reindex(scored.index)
     nan = pd.Series(np.nan, index=f.index)
-    grievance = (f.get("unresolved_30d", nan) >= playbook.min_unresolved_30d) | (
-        f.get("satisfaction_last", nan) <= playbook.max_satisfaction_last
-    )
+    grievance = _grievance(f, playbook)
     valuable = scored["expected_value"] >= scored["expected_value"].quantile(
         playbook.min_expected_value_quantile
     )

@@ -1,25 +1,44 @@
-"""From features and a trained model to the ranked at-risk list."""
+"""From features and a trained model to the two ranked lists.
+
+* ``at_risk``: customers still *active* (:mod:`features.status`) whose departure the
+  retention model expects, ranked by value at risk: the retention call list.
+* ``win_back``: *lapsed* customers worth a win-back attempt, ranked by the value they
+  used to bring. Their reasons are read from the moment they were due back (their
+  last purchase plus their usual gap), not from the silence since: silence is how
+  every departure looks, not why it happened.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from xgboost import XGBClassifier
 
 from features.segments import assign_segments
+from features.status import ACTIVE, LAPSED
 from models.explain import REASON_COLUMNS, contributions, reason_scores, top_drivers, top_reasons
-from models.playbook import NOT_CALLED, Playbook, recommend
+from models.playbook import NOT_CALLED, Playbook, recommend, recommend_win_back
 from models.reasons import ReasonMap
 from models.value import expected_value, value_at_risk
 
+AT_RISK = "at_risk"
+WIN_BACK = "win_back"
+
 LIST_COLUMNS = (
     "customer_id",
+    "list",
     "risk_rank",
+    "status",
+    "days_since_last_purchase",
+    "expected_gap_days",
+    "plausible_gap_days",
     "churn_probability",
     "expected_value",
     "value_at_risk",
     "segment",
     "top_reason",
     "reason_confidence",
+    "reason_as_of",
     *REASON_COLUMNS,
     "top_drivers",
     "recommended_action",
@@ -67,106 +86,183 @@ def score_customers(
     risk_threshold: float = 0.5,
     explain_all: bool = False,
     chunk_rows: int = 50_000,
+    status: pd.DataFrame | None = None,
+    due_features: pd.DataFrame | None = None,
+    min_win_back_value: float = 0.0,
+    lapsed_probability: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Every customer scored, valued and given an action, ranked; the at-risk explained.
+    """Every customer scored, valued, given a status, a list and an action, ranked.
 
-    ``risk_rank`` orders the call list by value at risk (1 = call first); customers
-    the playbook keeps off the list (leave alone, seasonal gap) get no rank.
+    Args:
+        status: :func:`features.status.customer_status` of ``features`` (``None``:
+            everyone is active).
+        due_features: features of the lapsed customers as of the day each was due
+            back (:func:`features.build.build_features_as_of`); their reasons, drivers,
+            segment and value are read there. ``None``: from ``features``.
+        min_win_back_value: a lapsed customer goes on the win-back list only if they
+            used to bring more than this over a horizon (the cost of a contact).
+        lapsed_probability: churn probability of the lapsed customers
+            (:func:`models.win_back.lapsed_churn_probability`); the retention model,
+            trained on active customers, is not asked about them. ``None``: the model's.
 
-    SHAP is by far the costliest step (about 1,000x a prediction), and only customers at
-    or above ``risk_threshold`` can reach the call list, so by default only they get
-    reason scores, a top reason and drivers; the others get ``not_at_risk`` and empty
+    ``risk_rank`` orders each list (1 = first): the at-risk list by value at risk, the
+    win-back list by the value the customer used to bring. Customers the playbook keeps
+    off the call list (leave alone, seasonal gap) get no rank.
+
+    SHAP is by far the costliest step (about 1,000x a prediction), so by default only
+    customers who can reach a list are explained: the active at or above
+    ``risk_threshold`` and the lapsed; the others get ``not_at_risk`` and empty
     reasons. ``explain_all`` explains everyone.
 
-    The per-row work (probability, contributions, reasons, drivers) streams through
-    ``chunk_rows`` rows at a time, so the contribution matrix never exists for more than
-    one chunk; the population steps (VIP and value quantiles, ranking) run once on the
-    small per-row output. The result does not depend on ``chunk_rows``.
+    The explanations stream through ``chunk_rows`` rows at a time, so the contribution
+    matrix never exists for more than one chunk; the population steps (VIP and value
+    quantiles, ranking) run once on the small per-row output. The result does not
+    depend on ``chunk_rows``.
     """
     x = align_features(features, model)
     reason_map.check_covers(x.columns)
+    if status is None:
+        status = pd.DataFrame(
+            {"status": ACTIVE, "expected_gap_days": np.nan, "plausible_gap_days": np.nan},
+            index=features.index,
+        )
+    status = status.reindex(features.index)
+    due_dates = status["due_date"] if "due_date" in status else None
+    status = status[["status", "expected_gap_days", "plausible_gap_days"]]
+    lapsed = status["status"].eq(LAPSED).to_numpy()
+    # what each customer is explained and valued on: today, or when a lapsed one was due
+    basis = features
+    if due_features is not None and lapsed.any():
+        basis = pd.concat([features.loc[~lapsed], due_features.reindex(features.index[lapsed])])
+        basis = basis.reindex(features.index)
     step = max(1, chunk_rows)
-    per_row = pd.concat(
-        _score_chunk(
+    chunks = range(0, max(len(x), 1), step)  # one (empty) chunk for no customers
+    probability = (
+        pd.concat(
+            pd.Series(model.predict_proba(x.iloc[i : i + step])[:, 1], index=x.index[i : i + step])
+            for i in chunks
+        )
+        .rename("churn_probability")
+        .astype(float)
+    )
+    if lapsed_probability is not None and lapsed.any():
+        probability.iloc[lapsed] = lapsed_probability.reindex(features.index[lapsed]).to_numpy()
+    explain = (
+        np.ones(len(x), dtype=bool)
+        if explain_all
+        else ((probability.to_numpy() >= risk_threshold) | lapsed)
+    )
+    chosen = basis.index[explain]
+    explained = pd.concat(
+        _explain_chunk(
             model,
-            x.iloc[start : start + step],
-            features,
+            basis.loc[chosen[i : i + step]],
             reason_map,
             min_reason_score,
             min_reason_confidence,
-            None if explain_all else risk_threshold,
         )
-        for start in range(0, max(len(x), 1), step)  # one (empty) chunk for no customers
-    )
+        for i in range(0, max(len(chosen), 1), step)
+    ).reindex(features.index)
     # one text dtype whatever each chunk held (an all-unexplained chunk is all-missing)
-    per_row = per_row.astype({"top_reason": "str", "top_drivers": "str"})
-    probability = per_row["churn_probability"]
-    expected = expected_value(features, horizon_days)
+    explained = explained.astype({"top_reason": "str", "top_drivers": "str"})
+    expected = expected_value(basis, horizon_days)
     scored = pd.concat(
         [
+            status,
+            features["days_since_last_purchase"],
             probability,
             expected,
             value_at_risk(probability, expected),
-            assign_segments(features),
-            per_row.drop(columns="churn_probability"),
+            assign_segments(basis),
+            explained,
         ],
         axis=1,
     )
-    scored = scored.join(recommend(scored, features, playbook))
+    due = pd.Series(pd.NaT, index=features.index, dtype="datetime64[ns]", name="reason_as_of")
+    if due_features is not None and due_dates is not None:
+        due[lapsed] = due_dates[lapsed]
+    scored["reason_as_of"] = due
+    actions = pd.concat(
+        [
+            recommend(scored.loc[~lapsed], features.loc[~lapsed], playbook),
+            recommend_win_back(scored.loc[lapsed], basis.loc[lapsed], playbook),
+        ]
+    ).reindex(features.index)
+    scored = scored.join(actions)
     unexplained = scored["action_rule"].isna()
     scored.loc[unexplained, "action_rule"] = NOT_AT_RISK
     scored.loc[unexplained, "recommended_action"] = NOT_AT_RISK_ACTION
     scored["model_version"] = str(model_version)
     scored["scored_at"] = scored_at
-    return rank(scored, risk_threshold)
+    return rank(scored, risk_threshold, min_win_back_value)
 
 
-def _score_chunk(
+def _explain_chunk(
     model: XGBClassifier,
     rows: pd.DataFrame,
-    features: pd.DataFrame,
     reason_map: ReasonMap,
     min_reason_score: float,
     min_reason_confidence: float,
-    explain_from: float | None,
 ) -> pd.DataFrame:
-    """Probability for every row; reasons and drivers for rows at or above ``explain_from``."""
-    probability = pd.Series(model.predict_proba(rows)[:, 1], index=rows.index)
-    chosen = rows if explain_from is None else rows.loc[probability.to_numpy() >= explain_from]
-    contribs = contributions(model.get_booster(), chosen)
+    """Reason scores, top reason and drivers for these rows (all of their features)."""
+    contribs = contributions(model.get_booster(), align_features(rows, model))
     reasons = reason_scores(contribs, reason_map)
     parts = [
-        probability.rename("churn_probability"),
-        top_reasons(reasons, min_reason_score, min_reason_confidence).reindex(rows.index),
-        reasons.reindex(rows.index),
-        top_drivers(contribs, features.loc[chosen.index], reason_map).reindex(rows.index),
+        top_reasons(reasons, min_reason_score, min_reason_confidence),
+        reasons,
+        top_drivers(contribs, rows, reason_map),
     ]
     return pd.concat(parts, axis=1)
 
 
-def rank(scored: pd.DataFrame, risk_threshold: float = 0.0) -> pd.DataFrame:
-    """Sort by value at risk (ties: probability, then id) and number the call list."""
-    ordered = (
-        scored.rename_axis("customer_id")
-        .reset_index()
-        .sort_values(
-            ["value_at_risk", "churn_probability", "customer_id"],
-            ascending=[False, False, True],
-            kind="stable",
-        )
+def rank(
+    scored: pd.DataFrame, risk_threshold: float = 0.0, min_win_back_value: float = 0.0
+) -> pd.DataFrame:
+    """Sort and number both lists.
+
+    The at-risk list (active customers at or above the risk threshold, not kept off it
+    by the playbook) is ordered by value at risk, ties by probability, then id. The
+    win-back list (lapsed customers who used to bring more than ``min_win_back_value``
+    over a horizon) is ordered by that value, ties by id. The file lists at-risk
+    customers first, then win-back, then everyone else.
+    """
+    frame = scored.rename_axis("customer_id").reset_index()
+    lapsed = frame["status"].eq(LAPSED) if "status" in frame else pd.Series(False, frame.index)
+    at_risk = (
+        ~lapsed
+        & ~frame["action_rule"].isin(NOT_CALLED)
+        & (frame["churn_probability"] >= risk_threshold)
     )
-    # the call list: at or above the risk threshold and not kept off it by the playbook
-    callable_ = ~ordered["action_rule"].isin(NOT_CALLED) & (
-        ordered["churn_probability"] >= risk_threshold
+    win_back = lapsed & (frame["expected_value"] > min_win_back_value)
+    frame["list"] = np.select([at_risk, win_back], [AT_RISK, WIN_BACK], "")
+    group = np.select([at_risk, win_back], [0, 1], 2)
+    # at-risk by value at risk, win-back by the value they used to bring
+    frame["_order"] = np.where(lapsed, frame["expected_value"], frame["value_at_risk"])
+    frame["_group"] = group
+    ordered = frame.sort_values(
+        ["_group", "_order", "churn_probability", "customer_id"],
+        ascending=[True, False, False, True],
+        kind="stable",
     )
     ordered["risk_rank"] = pd.array([pd.NA] * len(ordered), dtype="Int64")
-    ordered.loc[callable_, "risk_rank"] = range(1, int(callable_.sum()) + 1)
+    for name in (AT_RISK, WIN_BACK):
+        on = ordered["list"].eq(name).to_numpy()
+        ordered.loc[on, "risk_rank"] = range(1, int(on.sum()) + 1)
     return ordered[list(LIST_COLUMNS)].reset_index(drop=True)
 
 
 def at_risk_list(
     scored: pd.DataFrame, threshold: float = 0.5, top: int | None = None
 ) -> pd.DataFrame:
-    """The call list: ranked customers at or above the churn-probability threshold."""
-    listed = scored.loc[scored["risk_rank"].notna() & (scored["churn_probability"] >= threshold)]
+    """The retention call list: ranked active customers at or above the threshold."""
+    on = scored["list"].eq(AT_RISK) if "list" in scored else scored["risk_rank"].notna()
+    listed = scored.loc[
+        on & scored["risk_rank"].notna() & (scored["churn_probability"] >= threshold)
+    ]
+    return listed.head(top) if top is not None else listed
+
+
+def win_back_list(scored: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """The win-back list: ranked lapsed customers, most valuable first."""
+    listed = scored.loc[scored["list"].eq(WIN_BACK)]
     return listed.head(top) if top is not None else listed

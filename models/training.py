@@ -9,14 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 from xgboost import XGBClassifier
 
 from features.build import build_features
-from features.labels import churn_labels
+from features.labels import churn_labels, departure_labels
+from features.status import ACTIVE, customer_status
 from features.windows import as_cutoff
 from models.classifier import build_classifier
+from models.win_back import overdue_band
+
+
+@dataclass(frozen=True)
+class LabelScheme:
+    """Which rows a training set holds and what their label means."""
+
+    kind: Literal["departure", "classic"] = "departure"
+    confirm_days: int = 90
+    status_tail: float = 0.05
+
+    def label_days(self, horizon_days: int) -> int:
+        """How far past its cutoff the label reads."""
+        return horizon_days + (self.confirm_days if self.kind == "departure" else 0)
 
 
 @dataclass(frozen=True)
@@ -24,13 +41,20 @@ class Cutoffs:
     train: tuple[pd.Timestamp, ...]
     validation: pd.Timestamp
     holdout: pd.Timestamp
+    # "full": no label window reaches a later cutoff; "overlapping": training labels
+    # reach into the validation window (never the holdout's); "validation_is_holdout":
+    # too little data for both, so the one later cutoff stops and judges
+    scheme: str = "full"
 
     def as_params(self) -> dict[str, str]:
-        return {
+        params = {
             "train_cutoffs": ",".join(str(c.date()) for c in self.train),
             "validation_cutoff": str(self.validation.date()),
             "holdout_cutoff": str(self.holdout.date()),
         }
+        if self.scheme != "full":
+            params["cutoff_scheme"] = self.scheme
+        return params
 
 
 def choose_cutoffs(
@@ -40,30 +64,45 @@ def choose_cutoffs(
     n_train: int = 4,
     step_days: int = 30,
     min_history_days: int = 180,
+    label_days: int | None = None,
 ) -> Cutoffs:
     """Cutoffs laid back from the end of the data.
 
-    holdout = last full label window; validation = one horizon earlier; training
-    cutoffs every ``step_days`` from one horizon before validation, keeping only those
-    with at least ``min_history_days`` of history.
+    ``label_days`` is how far past its cutoff a label looks (default: the horizon;
+    the departure label also reads its confirmation window). holdout = last fully
+    labelled cutoff; validation = one label span earlier; training cutoffs every
+    ``step_days`` from one label span before validation, keeping those with at least
+    ``min_history_days`` of history.
+
+    Data too short for that falls back, in order, to training labels that overlap the
+    validation window (but never the holdout's), then to validation doubling as the
+    holdout; both with history shortened to one horizon at most. ``scheme`` says which.
 
     Raises:
-        ValueError: when the data is too short for one training cutoff.
+        ValueError: when the data is too short even for the last scheme.
     """
-    horizon = pd.Timedelta(days=horizon_days)
-    holdout = as_cutoff(last_day) + pd.Timedelta(days=1) - horizon
-    validation = holdout - horizon
-    earliest = as_cutoff(first_day) + pd.Timedelta(days=min_history_days)
-    train = [validation - horizon - pd.Timedelta(days=step_days * i) for i in range(n_train)]
-    train = [c for c in train if c >= earliest]
-    if not train:
-        need = min_history_days + 3 * horizon_days
-        span = (as_cutoff(last_day) - as_cutoff(first_day)).days + 1
-        raise ValueError(
-            f"transactions span {span} days ({first_day.date()} to {last_day.date()}); "
-            f"time-based training with a {horizon_days}-day horizon needs at least {need}"
-        )
-    return Cutoffs(train=tuple(sorted(train)), validation=validation, holdout=holdout)
+    span = pd.Timedelta(days=label_days or horizon_days)
+    step = pd.Timedelta(days=step_days)
+    holdout = as_cutoff(last_day) + pd.Timedelta(days=1) - span
+    short_history = min(min_history_days, horizon_days)
+    schemes = (
+        ("full", holdout - span, holdout - 2 * span, min_history_days),
+        ("overlapping", holdout - span, holdout - span - step, short_history),
+        ("validation_is_holdout", holdout, holdout - span, short_history),
+    )
+    for scheme, validation, latest, history in schemes:
+        earliest = as_cutoff(first_day) + pd.Timedelta(days=history)
+        train = [latest - step * i for i in range(n_train)]
+        train = [c for c in train if c >= earliest]
+        if train:
+            return Cutoffs(tuple(sorted(train)), validation, holdout, scheme)
+    need = short_history + 2 * span.days
+    days = (as_cutoff(last_day) - as_cutoff(first_day)).days + 1
+    raise ValueError(
+        f"transactions span {days} days ({first_day.date()} to {last_day.date()}); "
+        f"time-based training with a {horizon_days}-day horizon and {span.days}-day labels "
+        f"needs at least {need}"
+    )
 
 
 def labelled_features(
@@ -74,15 +113,39 @@ def labelled_features(
     horizon_days: int,
     lookback_days: int,
     build: Callable[..., pd.DataFrame] = build_features,
+    label: LabelScheme | None = None,
+    lapsed: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Features before ``cutoff`` and the churn label after it, for the same customers.
+    """Features before ``cutoff`` and the label after it, for the same customers.
+
+    By default (:class:`LabelScheme`) the rows are the customers still *active* at the
+    cutoff (:func:`features.status.customer_status`) and the label is their departure
+    within the horizon: the question the retention list answers. ``label.kind =
+    "classic"`` gives every customer who bought in the lookback window the classic
+    no-purchase-in-the-horizon label instead.
 
     ``build`` is the feature builder: :func:`features.build.build_features`, or the same
-    function run on a cluster (``pipelines.engines.dask_features``).
+    function run on a cluster (``pipelines.engines.dask_features``). If ``lapsed`` is a
+    list, the cutoff's lapsed customers are appended to it as (overdue band, came back
+    within the horizon) arrays, for :func:`models.win_back.return_rates`.
     """
+    label = label or LabelScheme()
     features = build(transactions, cutoff, interactions, customers, lookback_days)
-    labels = churn_labels(transactions, cutoff, horizon_days, lookback_days)
-    return features, labels.reindex(features.index)
+    if label.kind == "classic":
+        labels = churn_labels(transactions, cutoff, horizon_days, lookback_days)
+        return features, labels.reindex(features.index)
+    status = customer_status(features, label.status_tail)
+    active = status["status"].to_numpy() == ACTIVE
+    if lapsed is not None:
+        gone = churn_labels(transactions, cutoff, horizon_days, lookback_days)
+        gone = gone.reindex(features.index[~active]).to_numpy()
+        bands = overdue_band(status.loc[~active], features.loc[~active, "days_since_last_purchase"])
+        lapsed.append((bands, 1 - gone))
+    features = features.loc[active]
+    labels = departure_labels(
+        transactions, cutoff, features.index, horizon_days, label.confirm_days
+    )
+    return features, labels
 
 
 def stack_cutoffs(
@@ -93,12 +156,22 @@ def stack_cutoffs(
     horizon_days: int,
     lookback_days: int,
     build: Callable[..., pd.DataFrame] = build_features,
+    label: LabelScheme | None = None,
+    lapsed: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Training rows from several cutoffs (a customer appears once per cutoff)."""
     frames, labels = [], []
     for cutoff in cutoffs:
         x, y = labelled_features(
-            transactions, cutoff, interactions, customers, horizon_days, lookback_days, build
+            transactions,
+            cutoff,
+            interactions,
+            customers,
+            horizon_days,
+            lookback_days,
+            build,
+            label,
+            lapsed,
         )
         frames.append(x)
         labels.append(y)

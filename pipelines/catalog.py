@@ -38,6 +38,8 @@ OUTPUTS = {
     "features": "features.parquet",
     "at_risk_csv": "at_risk.csv",
     "at_risk": "at_risk.parquet",
+    "win_back_csv": "win_back.csv",
+    "win_back": "win_back.parquet",
     "scores": "scores.parquet",
     "report": "report.html",
 }

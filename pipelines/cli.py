@@ -151,13 +151,24 @@ def simulate(
         str | None,
         Opt("--as-of", help="write only what was known before this date (day-by-day feeds)"),
     ] = None,
+    scenario: Annotated[
+        str,
+        Opt(
+            "--scenario",
+            help="causal structure of departures: retail (decline windows) or hazard "
+            "(competing hazards on latent customer states)",
+        ),
+    ] = "retail",
 ) -> None:
     """Write a simulated business (with ground truth in truth.parquet) to OUT."""
     from pipelines.catalog import write_atomic
+    from pipelines.simulate import SCENARIOS
     from pipelines.simulate import as_of as cut
     from pipelines.simulate import simulate as run
 
-    business = run(n_customers=customers, seed=seed, start=start, end=end)
+    if scenario not in SCENARIOS:
+        raise typer.BadParameter(f"expected one of {', '.join(SCENARIOS)}", param_hint="--scenario")
+    business = run(n_customers=customers, seed=seed, start=start, end=end, scenario=scenario)
     if as_of:
         business = cut(business, as_of)
     paths = write_atomic(

@@ -14,6 +14,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from prefect import flow, get_run_logger, task
@@ -21,9 +22,10 @@ from prefect.cache_policies import NONE
 from prefect.states import Completed, State
 
 from features.build import build_features as build_feature_table
-from features.build import observable_features, unobservable_features
+from features.build import build_features_as_of, observable_features, unobservable_features
 from features.contracts import InputError
 from features.kpis import retention_kpis, risk_kpis
+from features.status import LAPSED, customer_status, due_back
 from features.windows import as_cutoff
 from models import plots
 from models.explain import contributions
@@ -38,8 +40,16 @@ from models.scoring import (
     at_risk_list,
     model_features,
     score_customers,
+    win_back_list,
 )
-from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
+from models.training import (
+    LabelScheme,
+    choose_cutoffs,
+    fit_classifier,
+    labelled_features,
+    stack_cutoffs,
+)
+from models.win_back import lapsed_churn_probability, return_rates
 from pipelines import catalog, tracking
 from pipelines.database import read_tables_sql, write_list_sql
 from pipelines.report import DRIVER_CUSTOMERS, render_report
@@ -206,6 +216,7 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     observability = report_observability(tables, reason_map)
 
     tx = tables.transactions
+    label = LabelScheme(confirm_days=settings.confirm_days, status_tail=settings.status_tail)
     cutoffs = choose_cutoffs(
         tx["timestamp"].min(),
         tx["timestamp"].max(),
@@ -213,8 +224,15 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
         settings.n_train_cutoffs,
         settings.cutoff_step_days,
         settings.min_history_days,
+        label.label_days(settings.horizon_days),
     )
     logger.info("cutoffs: %s", cutoffs.as_params())
+    if cutoffs.scheme != "full":
+        logger.warning(
+            "short history: cutoffs follow the %r scheme (%s); more data gives honester metrics",
+            cutoffs.scheme,
+            cutoffs.as_params(),
+        )
     with compute_engine(settings) as client:
         args = (
             tables.interactions,
@@ -222,8 +240,10 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
             settings.horizon_days,
             settings.lookback_days,
             feature_builder(client),
+            label,
         )
-        x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args)
+        lapsed: list = []
+        x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args, lapsed)
         x_valid, y_valid = labelled_features(tx, cutoffs.validation, *args)
         x_hold, y_hold = labelled_features(tx, cutoffs.holdout, *args)
         if client is None:
@@ -233,6 +253,10 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
 
             model = dask_train(x_train, y_train, x_valid, y_valid, client, **settings.xgb_params)
 
+    # how often customers past their rhythm came back: the lapsed customers' probability
+    bands = np.concatenate([b for b, _ in lapsed]) if lapsed else np.array([], int)
+    returned = np.concatenate([r for _, r in lapsed]) if lapsed else np.array([], int)
+    rates = return_rates(bands, returned)
     holdout = evaluate(y_hold, model.predict_proba(x_hold)[:, 1])
     metrics = {f"holdout_{k}": v for k, v in holdout.items()}
     metrics |= {
@@ -257,6 +281,7 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     )
     logger.info("promotion: %s (%s)", "yes" if decision.promote else "no", decision.reason)
     profile = {
+        "win_back_return_rates": rates,
         "features": reference_profile(x_train),
         "score": reference_profile(
             pd.DataFrame({"churn_probability": model.predict_proba(x_train)[:, 1]})
@@ -333,6 +358,9 @@ def log_and_register(
                 **cutoff_params,
                 "horizon_days": settings.horizon_days,
                 "lookback_days": settings.lookback_days,
+                "label": "departure of active customers",
+                "confirm_days": settings.confirm_days,
+                "status_tail": settings.status_tail,
                 "n_features": x_hold.shape[1],
                 "promotion_metric": settings.promotion_metric,
                 "force": settings.force,
@@ -404,7 +432,9 @@ def load_champion(settings: ScoreSettings):  # noqa: ANN201
     tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     version = tracking.champion_version(settings.model_name)
     model = mlflow.xgboost.load_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
-    return model, version
+    run_id = mlflow.MlflowClient().get_model_version(settings.model_name, version).run_id
+    profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/reference_profile.json")
+    return model, version, profile
 
 
 @dataclass(frozen=True)
@@ -413,6 +443,9 @@ class ScoreResult:
     model_version: str
     customers_scored: int
     customers_listed: int
+    customers_active: int
+    customers_lapsed: int
+    customers_win_back: int
     value_at_risk_listed: float
     reason_mix: dict[str, float]
     kpis: dict[str, float]
@@ -444,7 +477,18 @@ def _score(
         raise ValueError(
             f"no customer bought in the {settings.lookback_days} days before {cutoff.date()}"
         )
-    model, version = load_champion(settings)
+    status = customer_status(features, settings.status_tail)
+    status["due_date"] = due_back(features, status, cutoff)
+    lapsed = status["status"].eq(LAPSED)
+    # a lapsed customer's reasons are read as of the day they were due back
+    due_features = build_features_as_of(
+        tables.transactions,
+        status.loc[lapsed, "due_date"],
+        tables.interactions,
+        tables.customers,
+        settings.lookback_days,
+    )
+    model, version, profile = load_champion(settings)
     reason_map.check_covers(model_features(model))
     scored = score_customers(
         model,
@@ -458,9 +502,18 @@ def _score(
         settings.min_reason_confidence,
         settings.risk_threshold,
         settings.explain_all,
+        status=status,
+        due_features=due_features,
+        min_win_back_value=settings.contact_cost,
+        lapsed_probability=lapsed_churn_probability(
+            status.loc[lapsed],
+            features.loc[lapsed, "days_since_last_purchase"],
+            profile.get("win_back_return_rates", [0.0, 0.0, 0.0]),
+        ),
     )
     scored.insert(1, "score_date", cutoff)
     listed = at_risk_list(scored, settings.risk_threshold, settings.list_capacity())
+    win_back = win_back_list(scored, settings.win_back_top)
     kpis = retention_kpis(tables.transactions, cutoff, settings.horizon_days) | risk_kpis(
         scored, listed
     )
@@ -476,11 +529,20 @@ def _score(
         "horizon_days": str(settings.horizon_days),
     }
     html = render_report(
-        scored, listed, kpis, drivers, meta, features=top_features, reason_map=reason_map
+        scored,
+        listed,
+        kpis,
+        drivers,
+        meta,
+        features=top_features,
+        reason_map=reason_map,
+        win_back=win_back,
     )
     frames: dict[str, pd.DataFrame | str] = {
         "at_risk_csv": listed,
         "at_risk": listed,
+        "win_back_csv": win_back,
+        "win_back": win_back,
         "scores": scored,
         "report": html,
     }
@@ -489,17 +551,33 @@ def _score(
     paths = write_outputs(frames, Path(out_dir))
     if settings.output_table:
         # after the files: a failure here leaves both re-runnable for the same date
-        write_list_to_database(listed, settings, cutoff)
+        write_list_to_database(pd.concat([listed, win_back]), settings, cutoff)
     mix = listed["top_reason"].value_counts(normalize=True).reindex(list(REASONS), fill_value=0.0)
+    # the model was trained on active customers: drift is judged on the same population
+    active_scores = scored.loc[scored["status"].ne(LAPSED)]
     drifted = log_scoring_run(
-        settings, version, tables.rows_read, features, scored, listed, kpis, mix, paths["report"]
+        settings,
+        version,
+        tables.rows_read,
+        features.loc[~lapsed],
+        active_scores,
+        listed,
+        kpis,
+        mix,
+        paths["report"],
+        profile,
     )
     logger.info(
-        "scored %d customers at %s; %d on the at-risk list -> %s; report -> %s",
+        "scored %d customers at %s (%d active, %d lapsed); %d on the at-risk list -> %s; "
+        "%d on the win-back list -> %s; report -> %s",
         len(scored),
         cutoff.date(),
+        int((~lapsed).sum()),
+        int(lapsed.sum()),
         len(listed),
         paths["at_risk_csv"],
+        len(win_back),
+        paths["win_back_csv"],
         paths["report"],
     )
     return ScoreResult(
@@ -507,6 +585,9 @@ def _score(
         model_version=str(version),
         customers_scored=len(scored),
         customers_listed=len(listed),
+        customers_active=int((~lapsed).sum()),
+        customers_lapsed=int(lapsed.sum()),
+        customers_win_back=len(win_back),
         value_at_risk_listed=float(listed["value_at_risk"].sum()),
         reason_mix={k: round(float(v), 4) for k, v in mix.items()},
         kpis={k: round(float(v), 4) for k, v in kpis.items()},
@@ -526,6 +607,7 @@ def log_scoring_run(
     kpis: dict[str, float],
     mix: pd.Series,
     report: Path,
+    profile: dict,
 ) -> list[str]:
     """One MLflow run per scoring date: volumes, score distribution, drift, mix, KPIs.
 
@@ -533,9 +615,6 @@ def log_scoring_run(
         The features (and ``score``) whose PSI against training is above the threshold.
     """
     tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
-    client = mlflow.MlflowClient()
-    run_id = client.get_model_version(settings.model_name, version).run_id
-    profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/reference_profile.json")
     psi = drift(profile["features"], features)
     psi["score"] = drift(
         {"score": profile["score"]}, scored[["churn_probability"]].set_axis(["score"], axis=1)

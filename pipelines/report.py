@@ -147,6 +147,7 @@ def render_report(
     features: pd.DataFrame | None = None,
     reason_map: ReasonMap | None = None,
     call_first: int = CALL_FIRST,
+    win_back: pd.DataFrame | None = None,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -163,7 +164,9 @@ def render_report(
             charts are labelled with the customer's own values ("no purchase for 157
             days") instead of generic words.
         reason_map: colours each driver by its loss reason; the packaged map if None.
-        call_first: how many customers the "who to call first" summary covers.
+        call_first: how many customers the "who to call first" summary covers (drawn
+            from the at-risk list only: a win-back is not a retention call).
+        win_back: the win-back list (lapsed customers, same columns), or None.
 
     Raises:
         ValueError: ``scored`` or ``listed`` lacks a required column.
@@ -187,6 +190,7 @@ def render_report(
         "</div>",
         _top_customers(listed, fmt),
         _driver_charts(listed, drivers, features, reason_map, fmt),
+        _win_back(win_back, fmt) if win_back is not None else "",
         _how_to_read(kpis, meta),
     ]
     return (
@@ -647,6 +651,41 @@ def _top_customers(listed: pd.DataFrame, fmt: _Formats) -> str:
         head + "<table class='list'><thead><tr><th class='num'>#</th><th>Customer</th><th>Type</th>"
         "<th class='num'>Chance of leaving</th><th class='num'>Value at risk</th>"
         "<th>Main reason</th><th>What we see</th><th>What to do</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></section>"
+    )
+
+
+def _win_back(win_back: pd.DataFrame, fmt: _Formats) -> str:
+    """Lapsed customers worth a win-back: most valuable first, reason as of when they
+    went quiet."""
+    head = (
+        '<section id="win-back"><h2>Win-back: customers who have already lapsed</h2>'
+        "<p class='lead'>Past their own buying rhythm, so most have already left: a "
+        "win-back offer, not a retention call. Most valuable first (what they used to "
+        f"spend over the horizon). Showing {min(TABLE_ROWS, len(win_back)):,} of "
+        f"{len(win_back):,}; the full list is in win_back.csv.</p>"
+    )
+    if win_back.empty:
+        return head + "<p>No lapsed customers worth a win-back.</p></section>"
+    rows = []
+    for position, (_, r) in enumerate(win_back.head(TABLE_ROWS).iterrows(), start=1):
+        drivers = [d for d in str(r["top_drivers"] or "").split("; ") if d]
+        as_of = pd.Timestamp(r["reason_as_of"]) if pd.notna(r["reason_as_of"]) else None
+        rows.append(
+            f"<tr><td class='num rank'>{position}</td>"
+            f"<td class='cid'>{_e(r['customer_id'])}</td>"
+            f"<td class='num'>{float(r['days_since_last_purchase']):.0f}</td>"
+            f"<td class='num'>{fmt.money(float(r['expected_value']))}</td>"
+            f"<td>{_reason_chip(str(r['top_reason']))}"
+            f"{f'<br><small>as of {as_of.date()}</small>' if as_of is not None else ''}</td>"
+            f"<td class='drivers'>{'<br>'.join(_e(d) for d in drivers) or '–'}</td>"
+            f"<td class='action'>{_e(r['recommended_action'])}</td></tr>"
+        )
+    return (
+        head + "<table class='list'><thead><tr><th class='num'>#</th><th>Customer</th>"
+        "<th class='num'>Days quiet</th><th class='num'>Used to spend</th>"
+        "<th>Why they left</th><th>What we saw then</th><th>What to do</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></section>"
     )

@@ -69,6 +69,9 @@ class CommonSettings(BaseModel):
     # (dask_address = an existing scheduler, tcp://host:8786; None = a local cluster)
     engine: Literal["local", "dask"] = "local"
     dask_address: str | None = None
+    # a customer is lapsed (gone, a win-back) once their silence is longer than all but
+    # this share of the gaps their rhythm makes plausible (features.status)
+    status_tail: float = Field(0.05, gt=0.0, lt=0.5)
 
 
 class TrainSettings(CommonSettings):
@@ -81,10 +84,13 @@ class TrainSettings(CommonSettings):
     # ...and not worse on Brier score by more than this
     brier_tolerance: float = Field(0.002, ge=0.0)
     force: bool = False  # promote regardless (logged)
+    # a departure within the horizon is confirmed by no purchase in this many days after it
+    confirm_days: int = Field(90, ge=1)
 
 
 class ScoreSettings(CommonSettings):
-    risk_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    # the at-risk list holds active customers at or above this departure probability
+    risk_threshold: float = Field(0.3, ge=0.0, le=1.0)
     top: int | None = Field(None, ge=1)
     # capacity by money: each contact costs `contact_cost`; the list holds what the budget buys
     budget: float | None = Field(None, gt=0)
@@ -103,6 +109,9 @@ class ScoreSettings(CommonSettings):
     # SHAP only for customers at or above risk_threshold (the ones the list can hold);
     # True explains everyone in scores.parquet at ~4x the cost on typical data
     explain_all: bool = False
+    # the win-back list holds lapsed customers who used to bring more than a contact costs
+    # over a horizon, most valuable first, at most this many (None: all of them)
+    win_back_top: int | None = Field(None, ge=1)
 
     def list_capacity(self) -> int | None:
         """How many customers the call list may hold (--top and --budget, the smaller)."""

@@ -78,6 +78,9 @@ REASON_SHARES: dict[str, float] = {
     "financial_distress": 0.01,
 }
 
+# Causal structures the simulator offers; "retail" is the default and the original.
+SCENARIOS = ("retail", "hazard")
+
 CATEGORIES = ("grocery", "electronics", "home", "garden", "apparel", "toys", "books", "beauty")
 REGIONS = ("north", "south", "east", "west", "central")
 PURCHASE_CHANNELS = ("store", "online", "phone")
@@ -131,6 +134,7 @@ def simulate(
     seed: int = 0,
     start: str = "2023-01-01",
     end: str = "2025-12-31",
+    scenario: str = "retail",
 ) -> SimulatedBusiness:
     """Simulate a retail business with churners whose true loss reasons are known.
 
@@ -144,13 +148,23 @@ def simulate(
         seed: Seed of the only random generator used; equal seeds give equal frames.
         start: First day of the observed period.
         end: Last instant of the observed period; all timestamps fall in ``[start, end]``.
+        scenario: Causal structure of the departures, one of ``SCENARIOS``: "retail" is
+            the decline-window structure described here; "hazard" is
+            ``pipelines.simulate_hazard`` (competing hazards on latent customer states).
 
     Returns:
         The transactions, interactions, customers and ground-truth tables.
 
     Raises:
-        ValueError: If ``n_customers`` < 1 or the period is not longer than 180 days.
+        ValueError: If ``n_customers`` < 1, the period is not longer than 180 days or
+            ``scenario`` is unknown.
     """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
+    if scenario == "hazard":
+        from pipelines.simulate_hazard import simulate_hazard
+
+        return simulate_hazard(n_customers=n_customers, seed=seed, start=start, end=end)
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     n_days = (end_ts - start_ts).days
     if n_customers < 1:

@@ -22,7 +22,7 @@ def business():
 @pytest.fixture(scope="module")
 def fitted(business):
     tx, ix, cu = business.transactions, business.interactions, business.customers
-    cutoffs = choose_cutoffs(tx["timestamp"].min(), tx["timestamp"].max())
+    cutoffs = choose_cutoffs(tx["timestamp"].min(), tx["timestamp"].max(), label_days=180)
     x_train, y_train = stack_cutoffs(tx, cutoffs.train, ix, cu, 90, 365)
     x_valid, y_valid = labelled_features(tx, cutoffs.validation, ix, cu, 90, 365)
     x_hold, y_hold = labelled_features(tx, cutoffs.holdout, ix, cu, 90, 365)

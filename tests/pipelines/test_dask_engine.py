@@ -67,7 +67,7 @@ def business() -> Business:
 @pytest.fixture(scope="module")
 def training_sets(business) -> TrainingSets:
     tx = business.transactions
-    cutoffs = choose_cutoffs(tx["timestamp"].min(), tx["timestamp"].max())
+    cutoffs = choose_cutoffs(tx["timestamp"].min(), tx["timestamp"].max(), label_days=180)
     args = (business.interactions, business.customers, 90, 365)
     x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args)
     x_valid, y_valid = labelled_features(tx, cutoffs.validation, *args)

@@ -80,13 +80,36 @@ def test_nightly_writes_a_ranked_explained_list(nightly_out, trained):
     assert listed["value_at_risk"].is_monotonic_decreasing
     # staff call in rank order 1, 2, 3, ... with no gaps
     assert listed["risk_rank"].tolist() == list(range(1, len(listed) + 1))
-    assert (listed["churn_probability"] >= 0.5).all()
+    assert (listed["churn_probability"] >= ScoreSettings().risk_threshold).all()
+    # the retention list holds customers who are still here, nobody lapsed
+    assert set(listed["status"]) == {"active"} and set(listed["list"]) == {"at_risk"}
     assert set(listed["top_reason"]) <= set(REASONS)
     assert listed["top_drivers"].str.len().gt(0).all()
     assert listed["recommended_action"].notna().all()
     assert (listed["model_version"].astype(str) == trained.model_version).all()
     assert set(listed["customer_id"]) <= set(scores["customer_id"])
     assert sum(result.reason_mix.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_nightly_writes_the_win_back_list_of_lapsed_customers(nightly_out):
+    out, result = nightly_out
+    win_back = pd.read_csv(out / "win_back.csv")
+    scores = pd.read_parquet(out / "scores.parquet")
+
+    assert list(pd.read_parquet(out / "win_back.parquet").columns) == list(win_back.columns)
+    assert len(win_back) == result.customers_win_back > 0
+    assert result.customers_active + result.customers_lapsed == result.customers_scored
+    assert set(scores["status"]) == {"active", "lapsed"}
+    assert set(win_back["status"]) == {"lapsed"} and set(win_back["list"]) == {"win_back"}
+    # silence past the plausible gap is what makes them lapsed
+    assert (win_back["days_since_last_purchase"] > win_back["plausible_gap_days"]).all()
+    # ranked by the value they used to bring, every one with a reason read before the silence
+    assert win_back["risk_rank"].tolist() == list(range(1, len(win_back) + 1))
+    assert win_back["expected_value"].is_monotonic_decreasing
+    assert set(win_back["top_reason"]) <= set(REASONS)
+    assert (pd.to_datetime(win_back["reason_as_of"]) <= pd.Timestamp(result.score_date)).all()
+    assert win_back["recommended_action"].notna().all()
+    assert "win-back" in (out / "report.html").read_text().lower()
 
 
 def test_score_with_top_n_caps_the_list(trained, demo_tables, store, tmp_path):

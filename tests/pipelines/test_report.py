@@ -68,7 +68,7 @@ META = {
 def run() -> dict:
     business = simulate(1500, seed=2)
     tx, ix, cu = business.transactions, business.interactions, business.customers
-    cutoffs = choose_cutoffs(tx["timestamp"].min(), tx["timestamp"].max())
+    cutoffs = choose_cutoffs(tx["timestamp"].min(), tx["timestamp"].max(), label_days=180)
     x_train, y_train = stack_cutoffs(tx, cutoffs.train, ix, cu, 90, 365)
     x_valid, y_valid = labelled_features(tx, cutoffs.validation, ix, cu, 90, 365)
     model = fit_classifier(x_train, y_train, x_valid, y_valid)

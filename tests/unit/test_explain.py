@@ -97,16 +97,16 @@ def test_reason_scores_refuse_a_feature_without_a_reason():
 # --- top_reasons ----------------------------------------------------------------------
 
 
-def test_top_reasons_specific_reason_above_both_thresholds_wins():
+def test_top_reasons_the_strongest_cause_wins_and_silence_never_competes():
     result = top_reasons(
         scores(
             {
-                # total 0.5 + 0.25 + 0.25 = 1.0; poor 0.5 >= 0.2 and 0.5 / 1.0 >= 0.2
+                # poor 0.5 beats competitor 0.25: margin (0.5 - 0.25) / 0.5 = 0.5
                 "clear": {"poor_interaction": 0.5, "unidentified": 0.25, "competitor_offer": 0.25},
-                # unidentified is largest, but is not a candidate: competitor 0.5 >= 0.2
-                # and holds 0.5 / (1.5 + 0.5) = 0.25 >= 0.2
-                "beats_decay": {"unidentified": 1.5, "competitor_offer": 0.5},
-                # financial 0.5 is the largest specific reason: 0.5 / (0.5 + 0.25 + 0.25) = 0.5
+                # silence (unidentified 3.0) dwarfs competitor 0.5, but silence is how every
+                # departure looks: the cause is named, with no rival cause: margin 1.0
+                "beats_decay": {"unidentified": 3.0, "competitor_offer": 0.5},
+                # financial 0.5 vs relocation 0.25: margin 0.5
                 "finance": {
                     "financial_distress": 0.5,
                     "relocation": 0.25,
@@ -121,74 +121,87 @@ def test_top_reasons_specific_reason_above_both_thresholds_wins():
         "competitor_offer",
         "financial_distress",
     ]
-    assert result["reason_confidence"].tolist() == [0.5, 0.25, 0.5]
+    assert result["reason_confidence"].tolist() == [0.5, 1.0, 0.5]
+
+
+def test_top_reasons_a_near_tie_is_named_with_low_confidence():
+    # poor 0.5 vs competitor 0.375: margin 0.125 / 0.5 = 0.25
+    result = top_reasons(scores({"tie": {"poor_interaction": 0.5, "competitor_offer": 0.375}}))
+
+    assert result.loc["tie", "top_reason"] == "poor_interaction"
+    assert result.loc["tie", "reason_confidence"] == 0.25
 
 
 def test_top_reasons_thresholds_are_inclusive():
-    # poor 0.25 == min_score; share 0.25 / (0.25 + 1.0) = 0.2 == min_confidence
+    # poor 0.25 == min_score; share of the causes 0.25 / (0.25 + 1.0) = 0.2 == min_confidence
+    result = top_reasons(
+        scores({"edge": {"poor_interaction": 0.25, "competitor_offer": 1.0}}),
+        min_score=0.25,
+        min_confidence=0.8,
+    )
+    assert result.loc["edge", "top_reason"] == "competitor_offer"
     result = top_reasons(
         scores({"edge": {"poor_interaction": 0.25, "unidentified": 1.0}}),
         min_score=0.25,
-        min_confidence=0.2,
+        min_confidence=1.0,
     )
-
     assert result.loc["edge", "top_reason"] == "poor_interaction"
-    assert result.loc["edge", "reason_confidence"] == pytest.approx(0.2)
+    assert result.loc["edge", "reason_confidence"] == 1.0
 
 
 def test_top_reasons_weak_or_spread_signal_is_unidentified():
     result = top_reasons(
         scores(
             {
-                # weak: financial 0.125 < min_score 0.2 although it holds half the total;
-                # confidence = unidentified share = 0.125 / (0.125 + 0.125) = 0.5
+                # weak: financial 0.125 < min_score 0.25; confidence 1 - 0.125 / 0.25 = 0.5
                 "weak": {"financial_distress": 0.125, "unidentified": 0.125},
-                # spread: poor 0.5 >= 0.2 but holds 0.5 / (3 + 0.5 + 0.25 + 0.25) = 0.125 < 0.2;
-                # confidence = unidentified share = 3 / 4 = 0.75
+                # spread: poor 0.5 holds 0.5 / (0.5 + 0.5 + 0.5 + 0.5) = 0.25 < 0.3 of the
+                # causes; it clears min_score, so confidence = 1 - 1 = 0
                 "spread": {
                     "unidentified": 3.0,
                     "poor_interaction": 0.5,
-                    "competitor_offer": 0.25,
-                    "business_change": 0.25,
+                    "competitor_offer": 0.5,
+                    "business_change": 0.5,
+                    "relocation": 0.5,
                 },
-                # weak and nothing else: confidence = unidentified share = 0 / 0.125 = 0
-                "weak_alone": {"relocation": 0.125},
+                # nothing but silence: confidence 1
+                "silence": {"unidentified": 2.0},
             }
         ),
-        min_score=0.2,
-        min_confidence=0.2,
+        min_score=0.25,
+        min_confidence=0.3,
     )
 
     assert result["top_reason"].tolist() == ["unidentified"] * 3
-    assert result["reason_confidence"].tolist() == [0.5, 0.75, 0.0]
+    assert result["reason_confidence"].tolist() == [0.5, 0.0, 1.0]
 
 
 def test_top_reasons_default_thresholds_are_0_2():
-    # competitor 0.1875 < 0.2 with defaults, kept once the score floor is lowered;
-    # its share is 0.1875 / (0.1875 + 0.5625) = 0.25
+    # competitor 0.1875 < 0.2 with defaults, kept once the score floor is lowered
     frame = scores({"x": {"competitor_offer": 0.1875, "unidentified": 0.5625}})
 
     assert top_reasons(frame).loc["x", "top_reason"] == "unidentified"
+    assert top_reasons(frame).loc["x", "reason_confidence"] == pytest.approx(1 - 0.1875 / 0.2)
     lowered = top_reasons(frame, min_score=0.125)
     assert lowered.loc["x", "top_reason"] == "competitor_offer"
-    assert lowered.loc["x", "reason_confidence"] == 0.25
+    assert lowered.loc["x", "reason_confidence"] == 1.0
 
 
 @pytest.mark.parametrize("min_score", [0.2, 0.0])
 @pytest.mark.parametrize("min_confidence", [0.2, 0.0])
-def test_top_reasons_no_positive_signal_is_unidentified_with_zero_confidence(
+def test_top_reasons_no_positive_signal_is_unidentified_with_full_confidence(
     min_score, min_confidence
 ):
+    # no cause adds any risk: "no cause shows" is as clear as it gets
     result = top_reasons(scores({"flat": {}}), min_score, min_confidence)
 
     assert result.loc["flat", "top_reason"] == "unidentified"
-    assert result.loc["flat", "reason_confidence"] == 0.0
+    assert result.loc["flat", "reason_confidence"] == 1.0
 
 
 def test_top_reasons_never_names_a_specific_reason_without_evidence():
     # Only recency decay adds risk; even with both thresholds at 0 (which the score
-    # settings allow) no specific reason has any evidence, so the answer is
-    # unidentified with all of the positive contribution: 0.75 / 0.75 = 1.0
+    # settings allow) no specific reason has any evidence
     result = top_reasons(
         scores({"decay": {"unidentified": 0.75}}), min_score=0.0, min_confidence=0.0
     )

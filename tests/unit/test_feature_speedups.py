@@ -85,6 +85,7 @@ def _ref_rfm(transactions, cutoff, signup_dates=None):
     top_two = busiest.groupby("customer_id").head(2).groupby("customer_id")["n"].sum()
     total_n = per_month.groupby("customer_id")["n"].sum()
     out["peak_month_share"] = (top_two / total_n).where(total_n >= 3).reindex(index)
+    out["purchase_days"] = days.groupby("customer_id").size().reindex(index).astype(float)
     return out[list(rfm.RFM_FEATURES)]
 
 

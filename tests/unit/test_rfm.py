@@ -79,6 +79,8 @@ EXPECTED = {
     # a: months Sep, Feb, Apr, Jun, Jun, Jun -> top two Jun (3) + one (1) = 4 of 6
     # b, c: fewer than 3 purchases
     "peak_month_share": [4 / 6, math.nan, math.nan],
+    # distinct purchase days: a 300, 150, 90, 30 (twice), 10 -> 5; b 2; c 1
+    "purchase_days": [5.0, 2.0, 1.0],
 }
 
 

@@ -52,10 +52,11 @@ def test_rank_orders_by_value_at_risk_then_probability_then_id():
     result = rank(RANKED_INPUT)
 
     assert list(result.columns) == list(LIST_COLUMNS)
-    # e 100 | c 80 (p 0.8) > b 80 (p 0.4) | a 50 = d 50 at p 0.5, a < d | f 10
-    assert result["customer_id"].tolist() == ["e", "c", "b", "a", "d", "f"]
-    # e is left alone: no rank, and the numbering skips it
-    assert result["risk_rank"].tolist() == [pd.NA, 1, 2, 3, 4, 5]
+    # the call list first: c 80 (p 0.8) > b 80 (p 0.4) | a 50 = d 50 at p 0.5, a < d | f 10;
+    # then e (100 at stake, but left alone: off the list, no rank)
+    assert result["customer_id"].tolist() == ["c", "b", "a", "d", "f", "e"]
+    assert result["list"].tolist() == ["at_risk"] * 5 + [""]
+    assert result["risk_rank"].tolist() == [1, 2, 3, 4, 5, pd.NA]
     assert str(result["risk_rank"].dtype) == "Int64"
     assert result.index.tolist() == [0, 1, 2, 3, 4, 5]
 
@@ -72,6 +73,7 @@ def test_rank_with_everyone_left_alone():
     result = rank(scored({"a": (5.0, 0.1, LEAVE_ALONE), "b": (9.0, 0.1, LEAVE_ALONE)}))
 
     assert result["customer_id"].tolist() == ["b", "a"]
+    assert result["list"].tolist() == ["", ""]
     assert result["risk_rank"].isna().all()
 
 
@@ -182,7 +184,10 @@ def test_score_customers_end_to_end(features, model):
     assert sorted(result.index) == list("abcdefgh")
     probability = pd.Series(model.predict_proba(features)[:, 1], index=features.index)
     pd.testing.assert_series_equal(
-        result["churn_probability"], probability.reindex(result.index), check_names=False
+        result["churn_probability"],
+        probability.reindex(result.index),
+        check_names=False,
+        check_dtype=False,
     )
     assert result["churn_probability"].between(0.0, 1.0).all()
     # the model learned the made-up label
@@ -223,7 +228,8 @@ def test_score_customers_ranks_the_call_list(features, model):
     called = ~result["action_rule"].isin(NOT_CALLED) & (result["churn_probability"] >= 0.5)
     assert result.loc[called, "risk_rank"].tolist() == list(range(1, called.sum() + 1))
     assert result.loc[~called, "risk_rank"].isna().all()
-    assert result["value_at_risk"].is_monotonic_decreasing
+    assert result.loc[called, "value_at_risk"].is_monotonic_decreasing
+    assert result.loc[~called, "value_at_risk"].is_monotonic_decreasing
 
 
 def test_score_customers_does_not_depend_on_row_order(features, model):

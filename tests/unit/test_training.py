@@ -70,11 +70,37 @@ def test_choose_cutoffs_shortest_data_that_works():
     assert cutoffs.train == (T("2024-04-06"),)
 
 
+def test_choose_cutoffs_short_data_overlaps_training_labels_with_validation():
+    # 449 days: one short of the full scheme. Validation stays one span before the
+    # holdout; training cutoffs step back from one step before validation, with history
+    # shortened to one horizon: 2023-10-10 + 90 days = 2024-01-08
+    cutoffs = choose_cutoffs(T("2023-10-10"), LAST)
+
+    assert cutoffs.scheme == "overlapping"
+    assert cutoffs.holdout == T("2024-10-03")
+    assert cutoffs.validation == T("2024-07-05")
+    assert cutoffs.train == (T("2024-03-07"), T("2024-04-06"), T("2024-05-06"), T("2024-06-05"))
+    # training labels never reach the holdout cutoff
+    assert cutoffs.train[-1] + pd.Timedelta(days=90) <= cutoffs.holdout
+    assert cutoffs.as_params()["cutoff_scheme"] == "overlapping"
+
+
+def test_choose_cutoffs_shorter_still_lets_validation_double_as_holdout():
+    # 180-day labels from 2023-09-20: holdout 2024-07-05, validation 2024-01-07; an
+    # overlapping training cutoff 30 days before it (2023-12-08) lacks the 90 days of
+    # history (2023-12-19), but holdout - 180 days = 2024-01-07 has them
+    cutoffs = choose_cutoffs(T("2023-09-20"), LAST, label_days=180, n_train=2)
+
+    assert cutoffs.scheme == "validation_is_holdout"
+    assert cutoffs.validation == cutoffs.holdout == T("2024-07-05")
+    assert cutoffs.train == (T("2024-01-07"),)
+
+
 @pytest.mark.parametrize(
     ("first_day", "span"),
     [
-        ("2023-10-10", 449),  # one day short of 450
-        ("2024-01-01", 366),  # one leap year
+        ("2024-05-01", 245),  # 90 days of history + 2 x 90-day labels needs 270
+        ("2024-10-01", 92),
     ],
 )
 def test_choose_cutoffs_refuses_too_short_data(first_day, span):
@@ -83,7 +109,7 @@ def test_choose_cutoffs_refuses_too_short_data(first_day, span):
 
     assert str(err.value) == (
         f"transactions span {span} days ({first_day} to 2024-12-31); "
-        "time-based training with a 90-day horizon needs at least 450"
+        "time-based training with a 90-day horizon and 90-day labels needs at least 270"
     )
 
 
