@@ -54,6 +54,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from features.build import build_features  # noqa: E402
 from features.contracts import validate_table  # noqa: E402
 from features.windows import as_cutoff  # noqa: E402
 from models import btyd  # noqa: E402
@@ -69,12 +70,18 @@ from models.plots import calibration_figure  # noqa: E402
 from models.reasons import REASON_SHARES, REASONS, load_reason_map  # noqa: E402
 from models.training import (  # noqa: E402
     Cutoffs,
+    LabelScheme,  # noqa: E402
     choose_cutoffs,
     fit_classifier,
     labelled_features,
     stack_cutoffs,
 )
 from models.value import expected_value  # noqa: E402
+
+# this benchmark compares models on the classic label (no purchase in the horizon, every
+# customer who bought in the year before); the early-warning question (active customers,
+# confirmed departures) is measured by benchmarks/early_warning.py
+CLASSIC = LabelScheme(kind="classic")
 from pipelines import cdnow  # noqa: E402
 from pipelines.simulate import simulate  # noqa: E402
 
@@ -286,7 +293,7 @@ def revenue_lost(
 
 
 def score_dataset(ds: Dataset, xgb_params: dict[str, object] | None = None) -> Scored:
-    args = (ds.interactions, ds.customers, ds.horizon_days, LOOKBACK_DAYS)
+    args = (ds.interactions, ds.customers, ds.horizon_days, LOOKBACK_DAYS, build_features, CLASSIC)
     x_train, y_train = stack_cutoffs(ds.transactions, ds.cutoffs.train, *args)
     x_valid, y_valid = labelled_features(ds.transactions, ds.cutoffs.validation, *args)
     x_hold, y_hold = labelled_features(ds.transactions, ds.cutoffs.holdout, *args)
@@ -516,7 +523,7 @@ def run_experiments(
 ) -> tuple[pd.DataFrame, str]:
     """Fit each variant; pick the best by validation ROC-AUC; judge it on the holdout."""
     scored = base.scored
-    args = (ds.interactions, ds.customers, ds.horizon_days, LOOKBACK_DAYS)
+    args = (ds.interactions, ds.customers, ds.horizon_days, LOOKBACK_DAYS, build_features, CLASSIC)
     cache: dict[pd.Timestamp, tuple[pd.DataFrame, pd.Series]] = {
         ds.cutoffs.validation: (scored.x_valid, scored.y_valid),
     }

@@ -532,7 +532,10 @@ def prepare_model_inputs(ctx: Context, clock: Clock) -> dict:
             counts["interactions"] += len(ix)
             counts["customers"] += len(cu)
             # every shard covers the same period, so the cutoffs are the same in each
-            cutoffs = choose_cutoffs(pd.Timestamp("2021-07-01"), _last_day(tx), n_train=2)
+            cutoffs = choose_cutoffs(
+                pd.Timestamp("2021-07-01"), _last_day(tx), n_train=2, label_days=180
+            )
+            # the production label (active customers, confirmed departures) reads 180 days
             args = (ix, cu, 90, 365)
             x, y = stack_cutoffs(tx, cutoffs.train, *args)
             train = x.assign(churned=y).reset_index()

@@ -67,7 +67,10 @@ def test_nightly_over_several_days_against_postgresql(
         ]
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
-        listed[night] = len(pd.read_parquet(out / night / "at_risk.parquet"))
+        # both lists go to the table, told apart by `list`
+        listed[night] = len(pd.read_parquet(out / night / "at_risk.parquet")) + len(
+            pd.read_parquet(out / night / "win_back.parquet")
+        )
         if night == NIGHTS[1]:  # the operator re-runs a night: its rows are replaced
             result = runner.invoke(app, args)
             assert result.exit_code == 0, result.output
@@ -81,6 +84,12 @@ def test_nightly_over_several_days_against_postgresql(
     assert [str(d) for d in per_day["score_date"]] == NIGHTS
     assert per_day["n"].tolist() == per_day["ids"].tolist() == [listed[n] for n in NIGHTS]
     assert set(per_day["version"]) == {"1"}
+    with engine.connect() as conn:
+        lists = pd.read_sql("SELECT DISTINCT list, status FROM at_risk ORDER BY list", conn)
+    assert lists.to_dict("list") == {
+        "list": ["at_risk", "win_back"],
+        "status": ["active", "lapsed"],
+    }
 
     client = MlflowClient(local_store(data_dir)[0])
     experiment = client.get_experiment_by_name("churn")

@@ -25,13 +25,20 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from features.build import build_features
+from features.build import build_features, build_features_as_of
+from features.status import customer_status, due_back
 from features.kpis import retention_kpis, risk_kpis
 from features.windows import as_cutoff
 from models.explain import REASON_COLUMNS, contributions
 from models.playbook import load_playbook
 from models.reasons import REASONS, load_reason_map
-from models.scoring import LIST_COLUMNS, align_features, at_risk_list, score_customers
+from models.scoring import (
+    LIST_COLUMNS,
+    align_features,
+    at_risk_list,
+    score_customers,
+    win_back_list,
+)
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
 from pipelines.report import REQUIRED_COLUMNS, render_report, write_report
 from pipelines.simulate import simulate
@@ -75,6 +82,9 @@ def run() -> dict:
 
     score_date = as_cutoff(tx["timestamp"].max()) + pd.Timedelta(days=1)
     features = build_features(tx, score_date, ix, cu, 365)
+    status = customer_status(features)
+    status["due_date"] = due_back(features, status, score_date)
+    lapsed = status["status"].eq("lapsed")
     scored = score_customers(
         model,
         features,
@@ -83,14 +93,19 @@ def run() -> dict:
         90,
         "3",
         pd.Timestamp("2026-01-01 06:00", tz="UTC"),
+        status=status,
+        due_features=build_features_as_of(tx, status.loc[lapsed, "due_date"], ix, cu),
+        min_win_back_value=10.0,
     )
     scored.insert(1, "score_date", score_date)
     listed = at_risk_list(scored, 0.5)
+    win_back = win_back_list(scored)
     top = listed["customer_id"].head(20).tolist()
     drivers = contributions(model.get_booster(), align_features(features, model).loc[top])
     kpis = retention_kpis(tx, score_date) | risk_kpis(scored, listed)
     meta = META | {"score_date": str(score_date.date())}
-    html = render_report(scored, listed, kpis, drivers, meta, features=features)
+    html = render_report(scored, listed, kpis, drivers, meta, features=features, win_back=win_back)
+    assert not win_back.empty
     return {"scored": scored, "listed": listed, "drivers": drivers, "kpis": kpis, "html": html}
 
 
@@ -388,13 +403,19 @@ def tiny_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         {
             "customer_id": ["C0", "C1", "C2", "C3"],
             "score_date": pd.Timestamp("2025-06-01"),
+            "list": ["at_risk", "at_risk", "at_risk", ""],
             "risk_rank": pd.array([1, 2, 3, None], dtype="Int64"),
+            "status": "active",
+            "days_since_last_purchase": [40.0, 20.0, 35.0, 5.0],
+            "expected_gap_days": 30.0,
+            "plausible_gap_days": 58.0,
             "churn_probability": [0.9, 0.95, 0.6, 0.1],
             "expected_value": [100.0, 200.0 / 3, 50.0, 400.0],
             "value_at_risk": [90.0, 190.0 / 3, 30.0, 40.0],
             "segment": ["vip", "regular", "occasional", "fan"],
             "top_reason": ["poor_interaction", "competitor_offer", "unidentified", "relocation"],
             "reason_confidence": 0.5,
+            "reason_as_of": pd.NaT,
             **{c: 0.1 for c in REASON_COLUMNS},
             "top_drivers": "no purchase for 80 days; 3 support tickets in 90 days",
             "recommended_action": "Call them",
