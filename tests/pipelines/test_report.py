@@ -26,8 +26,8 @@ import pytest
 from PIL import Image
 
 from features.build import build_features, build_features_as_of
-from features.status import customer_status, due_back
 from features.kpis import retention_kpis, risk_kpis
+from features.status import customer_status, due_back
 from features.windows import as_cutoff
 from models.explain import REASON_COLUMNS, contributions
 from models.playbook import load_playbook
