@@ -236,6 +236,25 @@ def list_reason_accuracy(true: pd.Series, listed: pd.DataFrame) -> dict[str, flo
     return {"n": int(len(rows)), "accuracy": float(right.mean())}
 
 
+TOP_SHARE = 0.2
+
+
+def caught_in_top(
+    leaves: pd.Series, score: pd.Series, ids: pd.Index, share: float = TOP_SHARE
+) -> float:
+    """Share of the leavers among ``ids`` ranked in the top ``share`` of ``ids`` by score
+    (ties by id; a missing score ranks last)."""
+    frame = pd.DataFrame(
+        {"score": score.reindex(ids).to_numpy(float), "leaves": leaves.reindex(ids).to_numpy()},
+        index=ids,
+    ).fillna({"score": -np.inf})
+    if not frame["leaves"].any():
+        return math.nan
+    ranked = frame.sort_values("score", ascending=False, kind="stable")
+    top = ranked.head(int(math.ceil(share * len(ranked))))
+    return float(top["leaves"].sum() / frame["leaves"].sum())
+
+
 def recency_days(transactions: pd.DataFrame, score_date: pd.Timestamp, ids: pd.Index) -> pd.Series:
     """Days from the last purchase (amount > 0) before the score date; NaN if none."""
     ts = transactions["timestamp"]
@@ -323,6 +342,10 @@ def evaluate_simulated(
         "overall": ranking_block(f["gone"] | f["leaves"], scorers, ids),
         "early_present": ranking_block(f["leaves"], scorers, present),
         "early_present_active": ranking_block(f["leaves"], scorers, present_active),
+        "caught_top20": {
+            name: caught_in_top(f["leaves"], score, present, TOP_SHARE)
+            for name, score in scorers.items()
+        },
         "status": status_split(status, f["gone"]),
         "lists": {
             "at_risk_size": int(len(at_risk_ids)),
@@ -473,7 +496,7 @@ def train_and_score(
     """``churn train`` then ``churn score`` on ``tables`` in ``tmp``; outputs and timings."""
     paths = write_tables(tables, tmp / "input")
     inputs: list[str] = []
-    for name in ("transactions", "interactions", "customers"):
+    for name in ("transactions", "interactions", "customers", "subscriptions"):
         if name in paths:
             inputs += [f"--{name}", str(paths[name])]
     out_dir = tmp / "out"
@@ -545,6 +568,8 @@ def run_simulated(
         "transactions": cut.transactions,
         "interactions": cut.interactions,
         "customers": cut.customers,
+        # a business that records subscriptions hands them over (the subscription scenario)
+        "subscriptions": getattr(cut, "subscriptions", None),
     }
     with run_folder("early_warning_", keep) as folder:
         out, timing = train_and_score(tables, score_date, folder)
@@ -682,6 +707,16 @@ def _render_sim(sim: Sequence[dict[str, Any]]) -> list[str]:
             status = "**pass**" if t["pass"] else "**FAIL**"
             rows.append([run_key(run), t["target"], shown, fmt(t["threshold"]), status])
     parts.append(md_table(("run", "target", "value", "threshold", "status"), rows))
+    caught = [r for r in sim if "caught_top20" in r]
+    if caught:
+        parts.append("### Leavers caught in the top 20% (present customers, by each score)")
+        names = list(caught[0]["caught_top20"])
+        parts.append(
+            md_table(
+                ("run", *names),
+                [[run_key(r), *(pct(r["caught_top20"][n]) for n in names)] for r in caught],
+            )
+        )
     parts.append("### Runs")
     parts.append(
         md_table(
@@ -874,6 +909,11 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
                 f"  {label:24s} {name:36s} ROC {fmt(v['roc_auc'])} PR {fmt(v['pr_auc'])} "
                 f"(n {v['n']:,}, pos {v['positives']:,})"
             )
+    if "caught_top20" in run:
+        lines.append(
+            "  leavers (present) caught in the top 20%: "
+            + ", ".join(f"{k} {pct(v)}" for k, v in run["caught_top20"].items())
+        )
     lines += [
         f"  at_risk {li['at_risk_size']:,} ({pct(li['at_risk_gone'])} gone); win_back "
         f"{li['win_back_size']:,} ({pct(li['win_back_gone'])} gone; file "

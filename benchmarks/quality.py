@@ -59,7 +59,8 @@ from features.contracts import validate_table  # noqa: E402
 from features.windows import as_cutoff  # noqa: E402
 from models import btyd  # noqa: E402
 from models.baselines import RFM_COLUMNS, build_rfm_logistic, recency_score  # noqa: E402
-from models.explain import contributions, reason_scores, top_reasons  # noqa: E402
+from models.champion import CANDIDATES, model_contributions  # noqa: E402
+from models.explain import reason_scores, top_reasons  # noqa: E402
 from models.metrics import (  # noqa: E402
     bootstrap_auc_difference,
     calibrate,
@@ -68,6 +69,7 @@ from models.metrics import (  # noqa: E402
 )
 from models.plots import calibration_figure  # noqa: E402
 from models.reasons import REASON_SHARES, REASONS, load_reason_map  # noqa: E402
+from models.selection import select_champion  # noqa: E402
 from models.training import (  # noqa: E402
     Cutoffs,
     LabelScheme,  # noqa: E402
@@ -237,6 +239,7 @@ class Scored:
     best_iteration: int
     horizon_days: int
     btyd_fit: dict[str, float] = field(default_factory=dict)
+    winner: str = "xgboost"
 
 
 def bgnbd_scores(
@@ -298,7 +301,20 @@ def score_dataset(ds: Dataset, xgb_params: dict[str, object] | None = None) -> S
     x_valid, y_valid = labelled_features(ds.transactions, ds.cutoffs.validation, *args)
     x_hold, y_hold = labelled_features(ds.transactions, ds.cutoffs.holdout, *args)
 
-    model = fit_classifier(x_train, y_train, x_valid, y_valid, **(xgb_params or {}))
+    # the pipeline as it ships: candidates compete on validation rows, the winner scores
+    selection = select_champion(
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
+        x_hold,
+        y_hold,
+        CANDIDATES,
+        xgb_params,
+        ds.horizon_days,
+        ds.horizon_days,
+    )
+    model = selection.model
     rfm = build_rfm_logistic().fit(x_train, y_train)
 
     valid: dict[str, pd.Series] = {}
@@ -308,7 +324,8 @@ def score_dataset(ds: Dataset, xgb_params: dict[str, object] | None = None) -> S
         (ds.cutoffs.validation, x_valid, valid),
         (ds.cutoffs.holdout, x_hold, hold),
     ):
-        out[PIPELINE] = pd.Series(model.predict_proba(x)[:, 1], index=x.index)
+        # raw: every model here is calibrated the same way on the validation cutoff below
+        out[PIPELINE] = pd.Series(np.clip(model.raw_probability(x), 0, 1), index=x.index)
         out[RFM] = pd.Series(rfm.predict_proba(x)[:, 1], index=x.index)
         out[RECENCY] = recency_score(x)
         # BG/NBD is refitted at each cutoff on everything before it
@@ -328,7 +345,8 @@ def score_dataset(ds: Dataset, xgb_params: dict[str, object] | None = None) -> S
         model=model,
         n_train_rows=len(x_train),
         train_churn_rate=float(y_train.mean()),
-        best_iteration=int(model.best_iteration),
+        best_iteration=(model.n_trees or 1) - 1,
+        winner=selection.winner,
         horizon_days=ds.horizon_days,
         btyd_fit=fits[ds.cutoffs.holdout],
     )
@@ -369,8 +387,8 @@ def reason_recovery(ds: Dataset, scored: Scored) -> dict[str, object]:
     assert ds.truth is not None
     reason_map = load_reason_map()
     x = scored.x_hold
-    booster = scored.model.get_booster()
-    reasons = top_reasons(reason_scores(contributions(booster, x), reason_map))["top_reason"]
+    contribs = model_contributions(scored.model, x)
+    reasons = top_reasons(reason_scores(contribs, reason_map))["top_reason"]
     probability = scored.hold[PIPELINE]
 
     holdout = ds.cutoffs.holdout
@@ -737,7 +755,9 @@ def dataset_header(r: Result) -> str:
             + f"; validation {c.validation.date()}; holdout {c.holdout.date()}. "
             f"Holdout: {len(s.y_hold):,} customers active in the year before, churn rate "
             f"{s.y_hold.mean():.3f}; training rows {s.n_train_rows:,} (churn rate "
-            f"{s.train_churn_rate:.3f}); XGBoost stopped at {s.best_iteration + 1} trees.",
+            f"{s.train_churn_rate:.3f}); the pipeline served `{s.winner}` (validation ROC-AUC "
+            f"winner of {', '.join(CANDIDATES)})"
+            + (f", {s.best_iteration + 1} trees." if s.winner.startswith("xgboost") else "."),
             "",
             f"BG/NBD at the holdout cutoff (weeks, {int(fit['bgnbd_customers']):,} customers): "
             f"r={fit['bgnbd_r']:.3f}, alpha={fit['bgnbd_alpha']:.3f}, a={fit['bgnbd_a']:.3f}, "

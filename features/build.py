@@ -11,18 +11,27 @@ import pandas as pd
 from pandas.api.types import is_string_dtype
 
 from features import interactions as ix
-from features import rfm, signals
+from features import rfm, signals, subscriptions, usage
 from features.labels import active_customers
 from features.windows import as_cutoff, before_cutoff, customer_positions
 
 
 def observable_features(
-    transaction_columns: set[str], interaction_columns: set[str] | None = None
+    transaction_columns: set[str],
+    interaction_columns: set[str] | None = None,
+    usage_kinds: tuple[str, ...] = (),
+    subscription_columns: set[str] | None = None,
 ) -> list[str]:
-    """Feature names the given table columns can produce, in a fixed order."""
+    """Feature names the given table columns can produce, in a fixed order.
+
+    ``usage_kinds`` (:func:`features.usage.choose_usage_kinds`) add their usage
+    features; ``subscription_columns`` (a subscriptions table) the billing features.
+    """
     names = list(rfm.RFM_FEATURES) + signals.observable(transaction_columns)
     if interaction_columns is not None:
         names += ix.observable(interaction_columns)
+        names += usage.usage_feature_names(usage_kinds)
+    names += subscriptions.observable(subscription_columns)
     return names
 
 
@@ -48,6 +57,8 @@ def build_features(
     customers: pd.DataFrame | None = None,
     lookback_days: int = 365,
     history_start: pd.Timestamp | None = None,
+    usage_kinds: tuple[str, ...] = (),
+    subscription_table: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features for every customer active in the lookback window before the cutoff.
 
@@ -58,6 +69,10 @@ def build_features(
         customers: validated customers table, or ``None``.
         lookback_days: a customer is scored if they bought in this window.
         history_start: the first day the data covers (default: the first transaction).
+        usage_kinds: interaction kinds that get usage features (:mod:`features.usage`).
+        subscription_table: validated subscriptions, or ``None``; adds the billing
+            features of :mod:`features.subscriptions` (rows started before the cutoff,
+            an end on or after it read as still running).
 
     Returns:
         Frame indexed by ``customer_id`` (sorted) with :func:`observable_features`
@@ -68,6 +83,12 @@ def build_features(
     purchases = before_cutoff(tx[["customer_id", "timestamp", "amount"]], cutoff)
     active = active_customers(purchases, cutoff, lookback_days)
     del purchases
+    if subscription_table is not None:
+        # a running subscriber is a customer however long ago their last charge was
+        # (an annual plan bills once a year); only those with some purchase have features
+        running = subscriptions.running_subscribers(subscription_table, cutoff)
+        bought = pd.Index(tx.loc[(tx["timestamp"] < cutoff).to_numpy(), "customer_id"].unique())
+        active = active.union(running[running.isin(bought.astype(str))]).rename("customer_id")
     tx = _active_rows_before(tx, active, cutoff)
 
     signup = home = None
@@ -86,7 +107,11 @@ def build_features(
     if interactions is not None:
         inter = _active_rows_before(_compact(interactions, ix.INTERACTION_FEATURES), active, cutoff)
         parts.append(ix.interaction_features(inter, cutoff, active))
+        if usage_kinds:
+            parts.append(usage.usage_features(inter, cutoff, active, usage_kinds))
         del inter
+    if subscription_table is not None:
+        parts.append(subscriptions.subscription_features(subscription_table, cutoff, active))
 
     features = pd.concat(parts, axis=1).astype(float)
     if history_start is None:
@@ -96,7 +121,10 @@ def build_features(
         # would be a fact about the data's start, not about the customer
         features["purchases_same_season_last_year"] = float("nan")
     columns = observable_features(
-        set(transactions.columns), None if interactions is None else set(interactions.columns)
+        set(transactions.columns),
+        None if interactions is None else set(interactions.columns),
+        tuple(usage_kinds) if interactions is not None else (),
+        None if subscription_table is None else set(subscription_table.columns),
     )
     return features[columns]
 
@@ -138,6 +166,8 @@ def build_features_as_of(
     interactions: pd.DataFrame | None = None,
     customers: pd.DataFrame | None = None,
     lookback_days: int = 365,
+    usage_kinds: tuple[str, ...] = (),
+    subscription_table: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features of each customer in ``as_of`` as they stood on their own date.
 
@@ -153,6 +183,8 @@ def build_features_as_of(
         interactions: validated interactions, or ``None``.
         customers: validated customers table, or ``None``.
         lookback_days: as for :func:`build_features`.
+        usage_kinds, subscription_table: as for :func:`build_features` (subscription
+            dates move with the customer's rows).
 
     Returns:
         Features indexed by ``customer_id`` (those in ``as_of`` active before their date).
@@ -165,6 +197,8 @@ def build_features_as_of(
             None if interactions is None else interactions.iloc[:0],
             customers,
             lookback_days,
+            usage_kinds=usage_kinds,
+            subscription_table=None if subscription_table is None else subscription_table.iloc[:0],
         )
     latest = as_cutoff(as_of.max())
     ids = pd.Index(as_of.index, name="customer_id")
@@ -188,6 +222,19 @@ def build_features_as_of(
     cu = customers
     if customers is not None and "signup_date" in customers:
         cu = moved(customers, "signup_date")
+    subs = None
+    if subscription_table is not None:
+        positions = customer_positions(subscription_table["customer_id"], ids)
+        mine = subscription_table.loc[positions >= 0]
+        positions = positions[positions >= 0]
+        begun = mine["start"].to_numpy() < dates[positions]
+        mine, positions = mine.loc[begun], positions[begun]
+        end = mine["end"].to_numpy()
+        ended = end < dates[positions]  # an end on or after the date was not known then
+        subs = mine.assign(
+            start=mine["start"].to_numpy() + shift[positions],
+            end=np.where(ended, end + shift[positions], np.datetime64("NaT")),
+        )
     features = build_features(
         moved(transactions),
         latest,
@@ -195,6 +242,8 @@ def build_features_as_of(
         cu,
         lookback_days,
         history_start=pd.Timestamp.min,
+        usage_kinds=usage_kinds,
+        subscription_table=subs,
     )
     # "this season last year" is unknown where the data does not reach a year back
     short = (as_of.reindex(features.index) - pd.Timedelta(days=365)) < history

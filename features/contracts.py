@@ -19,12 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 TABLES = ("transactions", "interactions", "customers")
+# every table the contract knows; subscriptions are optional (see features.subscriptions)
+INPUT_TABLES = (*TABLES, "subscriptions")
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "transactions": ("customer_id", "timestamp", "amount"),
     "interactions": ("customer_id", "timestamp", "kind"),
     "customers": ("customer_id",),
+    "subscriptions": ("customer_id", "start", "end"),
 }
+# required columns whose values may be missing: a missing end is a running subscription
+NULLABLE_REQUIRED: dict[str, tuple[str, ...]] = {"subscriptions": ("end",)}
 
 OPTIONAL: dict[str, tuple[str, ...]] = {
     "transactions": (
@@ -38,6 +43,17 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     ),
     "interactions": ("channel", "satisfaction", "resolved", "resolution_hours", "responded"),
     "customers": ("signup_date", "region"),
+    "subscriptions": ("plan", "amount", "billing_period", "cancel_reason", "status"),
+}
+
+# Exact duplicate rows are dropped by default where a row is an entity or carries an id
+# (an order, a customer, a subscription period); interactions are events, and two likes
+# in the same second are two likes, so theirs are kept unless the user asks otherwise.
+DROP_DUPLICATES: dict[str, bool] = {
+    "transactions": True,
+    "interactions": False,
+    "customers": True,
+    "subscriptions": True,
 }
 
 PAYMENT_STATUSES = ("ok", "failed", "late")
@@ -48,6 +64,7 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "transactions": ("category", "channel", "region", "payment_status"),
     "interactions": ("kind", "channel"),
     "customers": ("region",),
+    "subscriptions": ("plan", "billing_period", "cancel_reason", "status"),
 }
 
 # How many offending rows an error message lists; the rest are only counted.
@@ -115,33 +132,40 @@ class ValidatedTable:
 
 
 def validate_table(
-    frame: pd.DataFrame, table: str, source: str, not_after: pd.Timestamp | None = None
+    frame: pd.DataFrame,
+    table: str,
+    source: str,
+    not_after: pd.Timestamp | None = None,
+    drop_duplicates: bool | None = None,
 ) -> ValidatedTable:
     """Check one input table against its contract and return it normalised.
 
     Column names are matched after stripping whitespace and lower-casing. Unknown
     columns are dropped. Values are converted to fixed dtypes: ids and labels to
     strings, times to naive UTC ``datetime64[ns]``, numbers to float64, flags to the
-    nullable ``boolean`` dtype. Exact duplicate rows are dropped with a warning.
+    nullable ``boolean`` dtype. Exact duplicate rows (every column equal) are dropped
+    with a warning where ``drop_duplicates`` (default: :data:`DROP_DUPLICATES` of the
+    table) says so, and otherwise kept and counted in a warning.
 
     Args:
         frame: The table as read; never modified.
-        table: One of ``TABLES``.
+        table: One of ``INPUT_TABLES``.
         source: File name or label used to prefix every message.
         not_after: timestamps later than this are an error (events cannot come from
             the future; usually a clock or unit bug upstream). None skips the check.
+        drop_duplicates: drop exact duplicate rows (None: the table's default).
 
     Returns:
         The normalised frame with warnings and the optional columns present.
 
     Raises:
-        ValueError: ``table`` is not one of ``TABLES``.
+        ValueError: ``table`` is not one of ``INPUT_TABLES``.
         InputError: The data breaks the contract (empty table, missing column,
             unparseable or out-of-range values, mixed time zones, conflicting
             customer rows).
     """
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+    if table not in INPUT_TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of {', '.join(INPUT_TABLES)}")
 
     # Positional index from here on, so row numbers refer to the input as given.
     data = frame.reset_index(drop=True)
@@ -167,25 +191,29 @@ def validate_table(
 
     present_optional = tuple(name for name in OPTIONAL[table] if name in data.columns)
     # raw columns that later messages quote; the others are released once converted
-    quoted = {"timestamp"} if not_after is not None else set()
+    time_column = "start" if table == "subscriptions" else "timestamp"
+    quoted = {time_column} if not_after is not None else set()
     if table == "customers":
         quoted.add("customer_id")
+    if table == "subscriptions":
+        quoted |= {"start", "end"}
+    nullable = set(present_optional) | set(NULLABLE_REQUIRED.get(table, ()))
     normalised = {}
     for name in required + present_optional:
         values = data[name] if name in quoted else data.pop(name)
         convert = _CONVERTERS[name]
-        normalised[name] = convert(values, name, source, name in present_optional)
+        normalised[name] = convert(values, name, source, name in nullable)
         del values
     # copy=False: the converted columns are fresh; consolidating them would copy each.
     result = pd.DataFrame(normalised, index=data.index, copy=False)
     del normalised
-    if not_after is not None:
-        future = (result["timestamp"] > not_after).to_numpy()
+    if not_after is not None and time_column in result:
+        future = (result[time_column] > not_after).to_numpy()
         if future.any():
             raise _bad_values_error(
                 source,
-                "timestamp",
-                data["timestamp"],
+                time_column,
+                data[time_column],
                 future,
                 f"future (after {not_after})",
                 hint="check the export's clock and time zone",
@@ -194,15 +222,26 @@ def validate_table(
     warnings: list[str] = []
     duplicated = _duplicated_rows(result)
     n_duplicates = int(duplicated.sum())
-    if n_duplicates:
+    drop = DROP_DUPLICATES[table] if drop_duplicates is None else drop_duplicates
+    plural = "s" if n_duplicates > 1 else ""
+    if n_duplicates and drop:
         result = _without_unused_categories(_take_rows(result, np.flatnonzero(~duplicated)))
-        plural = "s" if n_duplicates > 1 else ""
         warnings.append(f"{source}: dropped {n_duplicates} exact duplicate row{plural}")
+    elif n_duplicates:
+        warnings.append(
+            f"{source}: kept {n_duplicates} row{plural} equal to another in every column "
+            "(events can repeat, e.g. two likes in one second); set "
+            "`drop_duplicate_interactions: true` to drop exact duplicates"
+        )
 
     if table == "customers":
         # A customer table is a dimension: two differing rows for one id would fan
         # out every later merge and silently double that customer's history.
         _check_unique_ids(result["customer_id"], data["customer_id"], source)
+    if table == "subscriptions":
+        from features.subscription_checks import check_periods
+
+        check_periods(result, data["start"], data["end"], source)
 
     return ValidatedTable(
         frame=result.reset_index(drop=True),
@@ -286,6 +325,24 @@ def _to_payment_status(values: pd.Series, column: str, source: str, nullable: bo
         hint=f"allowed values are {', '.join(PAYMENT_STATUSES)}",
     )
     return _as_category(text) if codes is None else _category_from_codes(codes, text, values.index)
+
+
+def _to_billing_period(values: pd.Series, column: str, source: str, nullable: bool) -> pd.Series:
+    from features.subscriptions import PERIOD_MONTHS
+
+    text = _to_text(values.astype(object)).str.lower()
+    invalid = (text.notna() & ~text.isin(list(PERIOD_MONTHS))).to_numpy()
+    _raise_if_bad(
+        values,
+        column,
+        source,
+        nullable,
+        missing=text.isna().to_numpy(),
+        invalid=invalid,
+        problem="unknown",
+        hint=f"allowed values are {', '.join(PERIOD_MONTHS)}",
+    )
+    return _as_category(text)
 
 
 def _to_number(values: pd.Series, column: str, source: str, nullable: bool) -> pd.Series:
@@ -400,6 +457,12 @@ _CONVERTERS: dict[str, Callable[[pd.Series, str, str, bool], pd.Series]] = {
     "order_id": _to_identifier,
     "timestamp": _to_timestamp,
     "signup_date": _to_timestamp,
+    "start": _to_timestamp,
+    "end": _to_timestamp,
+    "plan": _to_label,
+    "billing_period": _to_billing_period,
+    "cancel_reason": _to_label,
+    "status": _to_label,
     "amount": _to_number,
     "quantity": _to_number,
     "discount": _to_number,
@@ -571,7 +634,9 @@ def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
     n = len(frame)
     if n < 2:
         return np.zeros(n, dtype=bool)
-    time_column = next((c for c in ("timestamp", "signup_date") if c in frame.columns), None)
+    time_column = next(
+        (c for c in ("timestamp", "signup_date", "start") if c in frame.columns), None
+    )
     times = None
     if time_column is not None:
         times = frame[time_column].to_numpy(dtype="datetime64[ns]").view(np.int64)

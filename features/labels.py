@@ -14,6 +14,7 @@ Two questions, two labels:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.windows import as_cutoff
@@ -114,3 +115,43 @@ def churn_labels(
     future = transactions.loc[(ts >= cutoff) & (ts < end) & (transactions["amount"] > 0)]
     stayed = pd.Index(future["customer_id"].unique())
     return pd.Series((~active.isin(stayed)).astype(int), index=active, name="churned")
+
+
+def subscription_end_labels(
+    transactions: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    cutoff: str | pd.Timestamp,
+    customers: pd.Index,
+    horizon_days: int = 90,
+) -> pd.Series:
+    """Cancellation label per customer in ``customers`` (subscribed at the cutoff).
+
+    ``churned`` = 1 when the customer's subscription, followed across plan changes (a
+    row starting within ``features.subscriptions.CONTINUATION`` of the previous end),
+    ends in ``[cutoff, cutoff + horizon)``. A customer who cancels and comes back later
+    still ended a subscription in the window: they churned. A customer with no
+    subscription covering the cutoff gets 0 (they are not in the population this label
+    is for; :func:`features.subscriptions.running_subscribers` picks that population).
+
+    Raises:
+        ValueError: if the data ends before the horizon does.
+    """
+    from features.subscriptions import CONTINUATION
+
+    cutoff = as_cutoff(cutoff)
+    end_of_window = label_horizon_end(cutoff, horizon_days)
+    _check_observed(transactions, cutoff, end_of_window, horizon_days)
+    rows = subscriptions.assign(customer_id=subscriptions["customer_id"].astype(str))
+    rows = rows.sort_values(["customer_id", "start"], kind="stable").reset_index(drop=True)
+    ids, start, end = rows["customer_id"], rows["start"], rows["end"]
+    same_next = ids.eq(ids.shift(-1))
+    continued = same_next & ((start.shift(-1) - end) <= CONTINUATION)
+    # the row where each chain of back-to-back periods stops; its end is the chain's
+    stops = pd.Series(np.where(continued, np.nan, np.arange(len(rows))))
+    chain_end = end.to_numpy()[stops.bfill().to_numpy().astype(int)] if len(rows) else end
+    covers = (start < cutoff) & (end.isna() | (end >= cutoff))
+    ends = pd.Series(chain_end, index=ids).loc[covers.to_numpy()]
+    ends = ends[~ends.index.duplicated(keep="last")]
+    leaves = ends.notna() & (ends < end_of_window)
+    churned = leaves.reindex(pd.Index(customers).astype(str), fill_value=False).to_numpy()
+    return pd.Series(churned.astype(int), index=customers, name="churned")

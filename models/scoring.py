@@ -16,7 +16,8 @@ from xgboost import XGBClassifier
 
 from features.segments import assign_segments
 from features.status import ACTIVE, LAPSED
-from models.explain import REASON_COLUMNS, contributions, reason_scores, top_drivers, top_reasons
+from models.champion import ChurnModel, model_contributions, model_feature_names
+from models.explain import REASON_COLUMNS, reason_scores, top_drivers, top_reasons
 from models.playbook import NOT_CALLED, Playbook, recommend, recommend_win_back
 from models.reasons import ReasonMap
 from models.value import expected_value, value_at_risk
@@ -57,8 +58,8 @@ class FeatureMismatchError(ValueError):
     """The model needs features the current data cannot produce."""
 
 
-def model_features(model: XGBClassifier) -> list[str]:
-    return list(model.get_booster().feature_names or [])
+def model_features(model: XGBClassifier | ChurnModel) -> list[str]:
+    return model_feature_names(model)
 
 
 def align_features(features: pd.DataFrame, model: XGBClassifier) -> pd.DataFrame:
@@ -205,7 +206,7 @@ def _explain_chunk(
     min_reason_confidence: float,
 ) -> pd.DataFrame:
     """Reason scores, top reason and drivers for these rows (all of their features)."""
-    contribs = contributions(model.get_booster(), align_features(rows, model))
+    contribs = model_contributions(model, align_features(rows, model))
     reasons = reason_scores(contribs, reason_map)
     parts = [
         top_reasons(reasons, min_reason_score, min_reason_confidence),

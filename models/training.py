@@ -8,7 +8,7 @@ model is tuned or judged on was visible, even as a label, at training time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -16,8 +16,9 @@ import pandas as pd
 from xgboost import XGBClassifier
 
 from features.build import build_features
-from features.labels import churn_labels, departure_labels
+from features.labels import churn_labels, departure_labels, subscription_end_labels
 from features.status import ACTIVE, customer_status
+from features.subscriptions import with_subscription_status
 from features.windows import as_cutoff
 from models.classifier import build_classifier
 from models.win_back import overdue_band
@@ -25,15 +26,28 @@ from models.win_back import overdue_band
 
 @dataclass(frozen=True)
 class LabelScheme:
-    """Which rows a training set holds and what their label means."""
+    """Which rows a training set holds and what their label means.
 
-    kind: Literal["departure", "classic"] = "departure"
+    ``subscription``: the rows are the customers subscribed at the cutoff and the label
+    is their subscription ending within the horizon (``subscriptions`` holds the table;
+    it takes no part in comparing schemes).
+    """
+
+    kind: Literal["departure", "classic", "subscription"] = "departure"
     confirm_days: int = 90
     status_tail: float = 0.05
+    subscriptions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def label_days(self, horizon_days: int) -> int:
         """How far past its cutoff the label reads."""
         return horizon_days + (self.confirm_days if self.kind == "departure" else 0)
+
+    def with_subscriptions(self, subscriptions: pd.DataFrame | None) -> LabelScheme:
+        """The cancellation label where the business records subscriptions (a
+        cancellation is the departure, ``domain.md`` section 6); else this scheme."""
+        if subscriptions is None:
+            return self
+        return replace(self, kind="subscription", subscriptions=subscriptions)
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,49 @@ def choose_cutoffs(
     )
 
 
+SHORTEST_CONFIRM_DAYS = 30
+
+
+def fit_label_to_data(
+    first_day: pd.Timestamp,
+    last_day: pd.Timestamp,
+    label: LabelScheme,
+    horizon_days: int = 90,
+    n_train: int = 4,
+    step_days: int = 30,
+    min_history_days: int = 180,
+) -> tuple[Cutoffs, LabelScheme]:
+    """Cutoffs for this data, shortening the departure's confirmation window (down to
+    :data:`SHORTEST_CONFIRM_DAYS`) when the data is too short for the configured one.
+
+    Raises:
+        ValueError: when even the shortest window and scheme do not fit (the message
+            names the days needed).
+    """
+    confirms = [label.confirm_days]
+    while label.kind == "departure" and confirms[-1] > SHORTEST_CONFIRM_DAYS:
+        confirms.append(max(SHORTEST_CONFIRM_DAYS, confirms[-1] // 2))
+    error: ValueError | None = None
+    for confirm in confirms:
+        scheme = replace(label, confirm_days=confirm)
+        try:
+            cutoffs = choose_cutoffs(
+                first_day,
+                last_day,
+                horizon_days,
+                n_train,
+                step_days,
+                min_history_days,
+                scheme.label_days(horizon_days),
+            )
+        except ValueError as exc:
+            error = exc
+            continue
+        return cutoffs, scheme
+    assert error is not None
+    raise error
+
+
 def labelled_features(
     transactions: pd.DataFrame,
     cutoff: pd.Timestamp,
@@ -122,7 +179,10 @@ def labelled_features(
     cutoff (:func:`features.status.customer_status`) and the label is their departure
     within the horizon: the question the retention list answers. ``label.kind =
     "classic"`` gives every customer who bought in the lookback window the classic
-    no-purchase-in-the-horizon label instead.
+    no-purchase-in-the-horizon label instead. ``label.kind = "subscription"`` keeps the
+    customers subscribed at the cutoff (a cancelled subscriber is lapsed, however
+    recent their last charge) and labels the subscription ending within the horizon
+    (:func:`features.labels.subscription_end_labels`).
 
     ``build`` is the feature builder: :func:`features.build.build_features`, or the same
     function run on a cluster (``pipelines.engines.dask_features``). If ``lapsed`` is a
@@ -135,6 +195,8 @@ def labelled_features(
         labels = churn_labels(transactions, cutoff, horizon_days, lookback_days)
         return features, labels.reindex(features.index)
     status = customer_status(features, label.status_tail)
+    if label.kind == "subscription":
+        status = with_subscription_status(status, label.subscriptions, as_cutoff(cutoff))
     active = status["status"].to_numpy() == ACTIVE
     if lapsed is not None:
         gone = churn_labels(transactions, cutoff, horizon_days, lookback_days)
@@ -142,6 +204,11 @@ def labelled_features(
         bands = overdue_band(status.loc[~active], features.loc[~active, "days_since_last_purchase"])
         lapsed.append((bands, 1 - gone))
     features = features.loc[active]
+    if label.kind == "subscription":
+        labels = subscription_end_labels(
+            transactions, label.subscriptions, cutoff, features.index, horizon_days
+        )
+        return features, labels
     labels = departure_labels(
         transactions, cutoff, features.index, horizon_days, label.confirm_days
     )

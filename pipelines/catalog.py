@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,8 @@ from features.contracts import (
     reconcile,
     validate_table,
 )
+from features.subscription_checks import check_known_customers
+from features.usage import map_kinds
 
 # dataset name -> file name inside an output folder
 OUTPUTS = {
@@ -35,6 +37,7 @@ OUTPUTS = {
     "interactions": "interactions.parquet",
     "customers": "customers.parquet",
     "truth": "truth.parquet",
+    "subscriptions": "subscriptions.parquet",
     "features": "features.parquet",
     "at_risk_csv": "at_risk.csv",
     "at_risk": "at_risk.parquet",
@@ -62,6 +65,7 @@ class Tables:
     customers: pd.DataFrame | None
     warnings: tuple[str, ...]
     rows_read: dict[str, int]
+    subscriptions: pd.DataFrame | None = None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -113,14 +117,21 @@ def read_raw(
         raise InputError(source, f"cannot be read: {exc}") from exc
 
 
-def read_table(path: Path, table: str) -> ValidatedTable:
-    """Read and validate one input table; events dated after tomorrow are refused."""
+def read_table(path: Path, table: str, drop_duplicates: bool | None = None) -> ValidatedTable:
+    """Read and validate one input table; events dated after tomorrow are refused.
+
+    ``drop_duplicates``: drop exact duplicate rows (None: the table's contract default).
+    """
     tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
     not_after = tomorrow if table != "customers" else None
     columns, categorical = _parquet_selection(path, table)
     try:
         return validate_table(
-            read_raw(path, columns, categorical), table, source=path.name, not_after=not_after
+            read_raw(path, columns, categorical),
+            table,
+            source=path.name,
+            not_after=not_after,
+            drop_duplicates=drop_duplicates,
         )
     finally:
         # Arrow's allocator keeps freed read buffers for reuse; hand them back so the
@@ -162,29 +173,51 @@ def _parquet_selection(path: Path, table: str) -> tuple[list[str] | None, tuple[
 
 
 def read_tables(
-    transactions: Path, interactions: Path | None = None, customers: Path | None = None
+    transactions: Path,
+    interactions: Path | None = None,
+    customers: Path | None = None,
+    subscriptions: Path | None = None,
+    kinds: Mapping[str, str] | None = None,
+    drop_duplicate_interactions: bool = False,
 ) -> Tables:
-    """Read and validate the business's tables (interactions and customers optional)."""
+    """Read and validate the business's tables (all but transactions optional).
+
+    ``kinds`` renames interaction kinds (the business's vocabulary -> the contract's);
+    exact duplicate interactions are kept unless ``drop_duplicate_interactions``.
+    """
     tables = assemble_tables(
         {
             "transactions": (transactions.name, read_table(transactions, "transactions")),
-            "interactions": (interactions.name, read_table(interactions, "interactions"))
+            "interactions": (
+                interactions.name,
+                read_table(interactions, "interactions", drop_duplicate_interactions),
+            )
             if interactions
             else None,
             "customers": (customers.name, read_table(customers, "customers"))
             if customers
             else None,
-        }
+            "subscriptions": (subscriptions.name, read_table(subscriptions, "subscriptions"))
+            if subscriptions
+            else None,
+        },
+        kinds,
     )
     pa.default_memory_pool().release_unused()  # the pre-repair frames are gone now
     return tables
 
 
-def assemble_tables(read: dict[str, tuple[str, ValidatedTable] | None]) -> Tables:
+def assemble_tables(
+    read: dict[str, tuple[str, ValidatedTable] | None], kinds: Mapping[str, str] | None = None
+) -> Tables:
     """Tables from validated parts (files or database), after the cross-table repairs.
 
     Args:
         read: table kind -> (source label, validated table), or None when absent.
+        kinds: interaction kind renames (``ticket: support_ticket``), applied first.
+
+    Raises:
+        InputError: subscriptions of customers no other table knows.
     """
     tx_source, tx = read["transactions"]  # type: ignore[misc]
     ix_part, cu_part = read.get("interactions"), read.get("customers")
@@ -192,13 +225,24 @@ def assemble_tables(read: dict[str, tuple[str, ValidatedTable] | None]) -> Table
     tx_frame, ix_frame, repairs = reconcile(
         tx.frame, ix_part[1].frame if ix_part else None, sources
     )
+    renames: tuple[str, ...] = ()
+    if ix_frame is not None and kinds:
+        ix_frame, renamed = map_kinds(ix_frame, kinds)
+        renames = (f"{sources[1]}: {renamed} rows renamed by the `kinds:` mapping",)
+    sub_part = read.get("subscriptions")
+    if sub_part:
+        known = tx_frame["customer_id"].astype(str)
+        if cu_part:
+            known = pd.concat([known, cu_part[1].frame["customer_id"].astype(str)])
+        check_known_customers(sub_part[1].frame, known, sub_part[0])
     parts = [part[1] for part in read.values() if part]
     return Tables(
         transactions=tx_frame,
         interactions=ix_frame,
         customers=cu_part[1].frame if cu_part else None,
-        warnings=tuple(w for t in parts for w in t.warnings) + repairs,
+        warnings=tuple(w for t in parts for w in t.warnings) + repairs + renames,
         rows_read={kind: len(part[1].frame) for kind, part in read.items() if part},
+        subscriptions=sub_part[1].frame if sub_part else None,
     )
 
 
@@ -211,8 +255,19 @@ def _write(frame: pd.DataFrame | str, path: Path) -> None:
         frame.to_parquet(path, index=False)
 
 
-def write_atomic(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[str, Path]:
+def write_atomic(
+    frames: dict[str, pd.DataFrame | str],
+    out_dir: Path,
+    before_replace: Callable[[], object] | None = None,
+) -> dict[str, Path]:
     """Write named datasets into ``out_dir``; all or nothing replaces the old files.
+
+    Args:
+        frames: dataset name (a key of ``OUTPUTS``) -> frame, or text for HTML.
+        out_dir: the folder, created if missing.
+        before_replace: called once every file is staged and before any is renamed into
+            place (e.g. the database write of the same list); if it raises, the old files
+            stay as they were.
 
     Returns:
         dataset name -> final path.
@@ -226,6 +281,8 @@ def write_atomic(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[s
             temp = final.with_name(f".{final.name}.{token}.tmp{final.suffix}")
             _write(frame, temp)
             staged.append((temp, final))
+        if before_replace is not None:
+            before_replace()
     except BaseException as exc:
         with suppress(OSError):  # best effort: the next run's lock clears leftovers too
             for temp, _ in staged:
@@ -243,6 +300,21 @@ def write_atomic(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[s
     for temp, final in staged:
         os.replace(temp, final)
     return {name: out_dir / OUTPUTS[name] for name in frames}
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail now, before any work, if files cannot be created in ``out_dir`` (made if missing).
+
+    Raises:
+        OutputNotWritable: naming the folder and why.
+    """
+    probe = out_dir / f".write-check.{uuid.uuid4().hex[:8]}.tmp"  # a stale one: see output_lock
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink(missing_ok=True)  # a run's lock may have cleared it
+    except OSError as exc:
+        raise OutputNotWritable(f"{out_dir}: cannot write here ({exc.strerror})") from exc
 
 
 @contextmanager

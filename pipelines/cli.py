@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -25,6 +26,13 @@ Opt = typer.Option
 TxOpt = Annotated[Path, Opt("--transactions", help="transactions table (.csv or .parquet)")]
 IxOpt = Annotated[Path | None, Opt("--interactions", help="interactions table (optional)")]
 CuOpt = Annotated[Path | None, Opt("--customers", help="customers table (optional)")]
+SubOpt = Annotated[
+    Path | None,
+    Opt(
+        "--subscriptions",
+        help="subscriptions table (optional): customer_id, start, end (empty while running)",
+    ),
+]
 ConfigOpt = Annotated[Path | None, Opt("--config", help="YAML file of settings for this flow")]
 DataOpt = Annotated[
     Path | None, Opt("--data-dir", help="where the MLflow store lives [default: data]")
@@ -57,6 +65,7 @@ def _tracking_uri() -> str | None:
 
 
 def _fail(exc: Exception) -> None:
+    """The one line a user sees for an expected error (the details are in the run log)."""
     typer.secho(f"error: {exc}", fg="red", err=True)
     raise typer.Exit(code=2)
 
@@ -67,11 +76,12 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from models.reasons import ReasonMapError
     from models.scoring import FeatureMismatchError
     from pipelines.catalog import OutputBusy, OutputNotWritable
-    from pipelines.database import DatabaseUnavailable
+    from pipelines.database import DatabaseAccessError, DatabaseUnavailable
     from pipelines.tracking import TrackingUnavailable
 
     return (
         DatabaseUnavailable,
+        DatabaseAccessError,
         TrackingUnavailable,
         OutputBusy,
         OutputNotWritable,
@@ -86,6 +96,81 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 
 
 _DATABASE: dict[str, bool] = {"on": False}
+_VERBOSE: dict[str, bool] = {"on": False}
+# Prefect's run logs (progress, retries, failures with tracebacks), under --data-dir
+RUN_LOG = Path("logs") / "churn.log"
+
+
+class _WarningsOnlyOnConsole(logging.Filter):
+    """Without --verbose the terminal gets Prefect's warnings and nothing else.
+
+    Progress goes to the run log; a failure is the CLI's one ``error:`` line, so Prefect's
+    ERROR lines (and the INFO line saying the run failed) would only repeat it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _VERBOSE["on"] or logging.WARNING <= record.levelno < logging.ERROR
+
+
+class _RunLog(logging.FileHandler):
+    """The run log's handler (one at a time: the CLI may run several commands in-process)."""
+
+
+def _route_logs(data_dir: Path | None) -> Path | None:
+    """Prefect's logs -> DATA_DIR/logs/churn.log; the console keeps warnings (all: --verbose).
+
+    Returns:
+        the log file, or None if it cannot be opened (the console then shows everything).
+    """
+    import prefect  # noqa: F401  (sets up Prefect's logging, which this adjusts)
+    from prefect.logging.formatters import PrefectFormatter
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    runs = logging.getLogger("prefect")
+    for old in [h for h in runs.handlers if isinstance(h, _RunLog)]:
+        runs.removeHandler(old)
+        old.close()
+    path = Path(data_dir or "data") / RUN_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = _RunLog(path, encoding="utf-8")
+    except OSError:
+        path, quiet = None, False
+    else:
+        handler.setFormatter(
+            PrefectFormatter(
+                "%(asctime)s | %(levelname)-7s | %(name)s - %(message)s",
+                flow_run_fmt="%(asctime)s | %(levelname)-7s | Flow run %(flow_run_name)r - "
+                "%(message)s",
+                task_run_fmt="%(asctime)s | %(levelname)-7s | Task run %(task_run_name)r - "
+                "%(message)s",
+            )
+        )
+        runs.addHandler(handler)
+        quiet = True
+    for console in logging.getLogger().handlers:
+        if isinstance(console, PrefectConsoleHandler):
+            for old in [f for f in console.filters if isinstance(f, _WarningsOnlyOnConsole)]:
+                console.removeFilter(old)
+            if quiet:
+                console.addFilter(_WarningsOnlyOnConsole())
+    return path
+
+
+def _check_destinations(inputs, out: Path, settings, *, serving: bool = False) -> None:  # noqa: ANN001
+    """Pre-flight before Prefect starts: a bad destination or login fails in a second.
+
+    A server that does not answer is left to the flow, which retries it with backoff (a
+    schedule only warns: the server may be back by the first run).
+    """
+    from pipelines.database import DatabaseUnavailable
+    from pipelines.flows import preflight
+
+    try:
+        preflight(inputs, out, settings)
+    except DatabaseUnavailable as exc:
+        if serving:
+            typer.secho(f"warning: {exc}; the runs will retry it", fg="yellow", err=True)
 
 
 class _NoTracebackForExpected(logging.Filter):
@@ -101,7 +186,12 @@ class _NoTracebackForExpected(logging.Filter):
         return True
 
 
-def _inputs(transactions: Path, interactions: Path | None, customers: Path | None):  # noqa: ANN202
+def _inputs(  # noqa: ANN202
+    transactions: Path,
+    interactions: Path | None,
+    customers: Path | None,
+    subscriptions: Path | None = None,
+):
     """File paths, or with --db the same options name PostgreSQL tables."""
     import prefect  # noqa: F401  (sets up Prefect's console handler, which we filter)
 
@@ -112,32 +202,68 @@ def _inputs(transactions: Path, interactions: Path | None, customers: Path | Non
             handler.addFilter(_NoTracebackForExpected())
 
     if _DATABASE["on"]:
+        if subscriptions:
+            raise typer.BadParameter(
+                "subscriptions are read from files only for now", param_hint="--subscriptions"
+            )
         return DatabaseInputs(
             transactions=str(transactions),
             interactions=str(interactions) if interactions else None,
             customers=str(customers) if customers else None,
         )
-    return InputPaths(transactions=transactions, interactions=interactions, customers=customers)
+    return InputPaths(
+        transactions=transactions,
+        interactions=interactions,
+        customers=customers,
+        subscriptions=subscriptions,
+    )
 
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     db: Annotated[
         str | None,
         Opt(
             "--db",
             envvar="CHURN_DATABASE_URL",
-            help="PostgreSQL URL (postgresql+psycopg://user:pw@host/db): --transactions, "
-            "--interactions and --customers then name tables, and --out-table works",
+            help="PostgreSQL URL (postgresql+psycopg://user@host/db): --transactions, "
+            "--interactions and --customers then name tables, and --out-table works. Keep "
+            "the password out of it: in CHURN_DATABASE_URL, or in ~/.pgpass / PGPASSFILE",
             show_envvar=True,
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        Opt(
+            "--verbose",
+            help="show Prefect's run logs and tracebacks on the terminal (they always go to "
+            "DATA_DIR/logs/churn.log)",
+        ),
+    ] = False,
 ) -> None:
     _environment()
     _DATABASE["on"] = bool(db)
+    _VERBOSE["on"] = verbose
     if db:
+        source = ctx.get_parameter_source("db")
+        if _has_password(db) and getattr(source, "name", "") == "COMMANDLINE":
+            typer.secho(
+                "warning: --db carries a password, which ps and your shell history show; "
+                "set CHURN_DATABASE_URL instead, or leave it out of the URL and put it in "
+                "~/.pgpass (or the file PGPASSFILE names)",
+                fg="yellow",
+                err=True,
+            )
         # flows read the URL from the environment, never from (stored) flow parameters
         os.environ["CHURN_DATABASE_URL"] = db
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:  # unparseable: the connection will say so
+        return False
 
 
 @app.command()
@@ -155,8 +281,9 @@ def simulate(
         str,
         Opt(
             "--scenario",
-            help="causal structure of departures: retail (decline windows) or hazard "
-            "(competing hazards on latent customer states)",
+            help="causal structure of departures: retail (decline windows), hazard "
+            "(competing hazards on latent customer states) or subscription (plans, usage "
+            "events, cancellations; also writes subscriptions.parquet)",
         ),
     ] = "retail",
 ) -> None:
@@ -177,7 +304,8 @@ def simulate(
             "interactions": business.interactions,
             "customers": business.customers,
             "truth": business.truth,
-        },
+        }
+        | ({} if business.subscriptions is None else {"subscriptions": business.subscriptions}),
         out,
     )
     for name, path in paths.items():
@@ -192,13 +320,18 @@ def features(
     interactions: IxOpt = None,
     customers: CuOpt = None,
     lookback_days: Annotated[int, Opt("--lookback-days")] = 365,
+    subscriptions: SubOpt = None,
 ) -> None:
     """Build the feature table for one cutoff -> OUT/features.parquet."""
     try:
         from pipelines.flows import build_features
 
+        _route_logs(None)
         path = build_features(
-            _inputs(transactions, interactions, customers), cutoff, out, lookback_days
+            _inputs(transactions, interactions, customers, subscriptions),
+            cutoff,
+            out,
+            lookback_days,
         )
     except _expected_errors() as exc:
         _fail(exc)
@@ -210,6 +343,7 @@ def train(
     transactions: TxOpt,
     interactions: IxOpt = None,
     customers: CuOpt = None,
+    subscriptions: SubOpt = None,
     horizon_days: Annotated[int | None, Opt("--horizon-days")] = None,
     force: Annotated[
         bool, Opt("--force", help="promote to @champion even if not better (logged)")
@@ -236,7 +370,8 @@ def train(
             engine=engine,
             dask_address=dask_address,
         )
-        result = run(_inputs(transactions, interactions, customers), settings)
+        _route_logs(settings.data_dir)
+        result = run(_inputs(transactions, interactions, customers, subscriptions), settings)
     except _expected_errors() as exc:
         _fail(exc)
     typer.echo(result_json(result))
@@ -258,6 +393,7 @@ def _score_command(
     score_date: str | None,
     out: Path,
     config: Path | None,
+    subscriptions: Path | None = None,
     **overrides: object,
 ) -> None:
     try:
@@ -266,7 +402,10 @@ def _score_command(
 
         settings = load_settings(ScoreSettings, config, tracking_uri=_tracking_uri(), **overrides)
         run = getattr(flows, flow_name)
-        result = run(_inputs(transactions, interactions, customers), out, settings, score_date)
+        _route_logs(settings.data_dir)
+        inputs = _inputs(transactions, interactions, customers, subscriptions)
+        _check_destinations(inputs, out, settings)
+        result = run(inputs, out, settings, score_date)
     except _expected_errors() as exc:
         _fail(exc)
     typer.echo(flows.result_json(result))
@@ -314,6 +453,7 @@ def score(
     out: OutOpt,
     interactions: IxOpt = None,
     customers: CuOpt = None,
+    subscriptions: SubOpt = None,
     score_date: ScoreDate = None,
     top: TopOpt = None,
     budget: BudgetOpt = None,
@@ -333,6 +473,7 @@ def score(
         score_date,
         out,
         config,
+        subscriptions,
         top=top,
         budget=budget,
         data_dir=data_dir,
@@ -349,6 +490,7 @@ def nightly(
     out: OutOpt,
     interactions: IxOpt = None,
     customers: CuOpt = None,
+    subscriptions: SubOpt = None,
     score_date: ScoreDate = None,
     top: TopOpt = None,
     budget: BudgetOpt = None,
@@ -368,6 +510,7 @@ def nightly(
         score_date,
         out,
         config,
+        subscriptions,
         top=top,
         budget=budget,
         data_dir=data_dir,
@@ -384,6 +527,7 @@ def schedule(
     out: OutOpt,
     interactions: IxOpt = None,
     customers: CuOpt = None,
+    subscriptions: SubOpt = None,
     cron: Annotated[str, Opt("--cron")] = "0 2 * * *",
     timezone: Annotated[str, Opt("--timezone")] = "UTC",
     top: TopOpt = None,
@@ -409,6 +553,11 @@ def schedule(
         engine=engine,
         dask_address=dask_address,
     )
+    inputs = _inputs(transactions, interactions, customers, subscriptions)
+    try:
+        _check_destinations(inputs, out, settings, serving=True)
+    except _expected_errors() as exc:
+        _fail(exc)
     typer.echo(f"serving 'nightly' on cron '{cron}' ({timezone}); outputs -> {out}; Ctrl-C stops")
     # a service manager stops us with SIGTERM: leave like Ctrl-C, so that exit handlers
     # also stop Prefect's local API server instead of orphaning it
@@ -418,7 +567,7 @@ def schedule(
         schedules=[Cron(cron, timezone=timezone)],
         global_limit=1,
         parameters={
-            "inputs": _inputs(transactions, interactions, customers).model_dump(mode="json"),
+            "inputs": inputs.model_dump(mode="json"),
             "out_dir": str(out),
             # no URL in stored parameters (it may hold a password): the served process
             # reads MLFLOW_TRACKING_URI / CHURN_DATABASE_URL from its environment

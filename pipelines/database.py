@@ -18,6 +18,8 @@ tracking store (``MLFLOW_TRACKING_URI=postgresql+psycopg://...``).
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -73,6 +75,14 @@ class DatabaseUnavailable(RuntimeError):
     """The server cannot be reached or dropped the connection; worth retrying later.
 
     The message is one line naming host, port and database (never the password).
+    """
+
+
+class DatabaseAccessError(RuntimeError):
+    """The server answered and refused: wrong password, unknown user or database, or a
+    role without the privileges the list needs. A retry cannot fix it.
+
+    The message is one line naming the user, host, port and database (never the password).
     """
 
 
@@ -185,6 +195,7 @@ def write_list_sql(frame: pd.DataFrame, url: EngineOrUrl, table: str, score_date
         ValueError: bad table name, missing columns, a score date that does not match,
             an existing table without the list's columns, or values the database refuses
             (e.g. a missing customer_id or a non-numeric probability); nothing is changed.
+        DatabaseAccessError: the login is refused or the role may not write the table.
         DatabaseUnavailable: the server cannot be reached or went away; nothing is changed.
     """
     validate_identifier(table)
@@ -197,7 +208,10 @@ def write_list_sql(frame: pd.DataFrame, url: EngineOrUrl, table: str, score_date
         quoted_table = preparer.format_table(target)
         quoted_columns = ", ".join(preparer.quote(name) for name in LIST_TABLE_COLUMNS)
         with _transaction(engine, "READ COMMITTED") as conn:
-            conn.execute(CreateTable(target, if_not_exists=True))
+            # CREATE ... IF NOT EXISTS needs CREATE on the schema even when the table
+            # exists; a role granted only the table's privileges must still write
+            if not sa.inspect(conn).has_table(target.name, schema=target.schema):
+                conn.execute(CreateTable(target, if_not_exists=True))
             _check_list_layout(conn, target, source)
             # one writer at a time per table; readers (the CRM) are not blocked
             conn.exec_driver_sql(f"LOCK TABLE {quoted_table} IN SHARE ROW EXCLUSIVE MODE")
@@ -207,6 +221,77 @@ def write_list_sql(frame: pd.DataFrame, url: EngineOrUrl, table: str, score_date
                 for row in rows:
                     copy.write_row(row)
     return len(rows)
+
+
+def check_database(engine_or_url: EngineOrUrl, list_table: str | None = None) -> None:
+    """Connect now and, given ``list_table``, check that the list can be written there.
+
+    The pre-flight of a run: a wrong password, a missing database or a role that may not
+    write fails here in a second, before any table is read or any customer scored.
+    Nothing is written.
+
+    Args:
+        engine_or_url: an Engine or a URL.
+        list_table: the table the list will go to (see :func:`validate_identifier`).
+
+    Raises:
+        ValueError: bad table name or URL, an existing table that is not a churn list, or
+            a schema that does not exist.
+        DatabaseAccessError: the login is refused; the server is read-only; or the role
+            lacks SELECT, INSERT or DELETE on the existing table (or CREATE on the schema
+            of a new one).
+        DatabaseUnavailable: the server cannot be reached.
+    """
+    if list_table is not None:
+        validate_identifier(list_table)
+    source = [_source(list_table) if list_table else "PostgreSQL"]
+    with (
+        _engine(engine_or_url) as engine,
+        _database_errors(engine.url, source, writing=True),
+        _transaction(engine, "READ COMMITTED") as conn,
+    ):
+        user, read_only = conn.execute(
+            sa.text("SELECT current_user, current_setting('transaction_read_only')")
+        ).one()
+        if list_table is None:
+            return
+        where = f"PostgreSQL at {_where(engine.url)}"
+        if read_only == "on":
+            raise DatabaseAccessError(
+                f"{where} is read-only (a standby?): user {user} cannot write {source[0]}"
+            )
+        target = _list_table(list_table)
+        missing = _missing_privileges(conn, target, source[0])
+        if missing:
+            raise DatabaseAccessError(f"{where}: user {user} may not write {source[0]} ({missing})")
+
+
+def _missing_privileges(conn: Connection, target: sa.Table, source: str) -> str:
+    """What the role lacks to replace a date's rows of ``target`` (or create it); "" if none."""
+    quoted = conn.dialect.identifier_preparer.format_table(target)
+    # one privilege per call: has_table_privilege('a, b') is true if *any* is held
+    privilege = sa.text("SELECT has_table_privilege(:table, :privilege)")
+    if conn.execute(sa.text("SELECT to_regclass(:table) IS NOT NULL"), {"table": quoted}).scalar():
+        _check_list_layout(conn, target, source)
+        lacks = [
+            name
+            for name in ("SELECT", "INSERT", "DELETE")
+            if not conn.execute(privilege, {"table": quoted, "privilege": name}).scalar()
+        ]
+        return f"lacks {', '.join(lacks)} on the table" if lacks else ""
+    schema = target.schema or conn.execute(sa.text("SELECT current_schema()")).scalar()
+    if schema is None:
+        return "no schema on its search_path to create the table in"
+    found = conn.execute(
+        sa.text("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = :schema)"),
+        {"schema": schema},
+    )
+    if not found.scalar():
+        raise ValueError(f"{source}: schema {schema} does not exist; create it first")
+    may_create = conn.execute(
+        sa.text("SELECT has_schema_privilege(:schema, 'CREATE')"), {"schema": schema}
+    ).scalar()
+    return "" if may_create else f"the table is new and it lacks CREATE on schema {schema}"
 
 
 # --- reading -----------------------------------------------------------------------
@@ -434,6 +519,22 @@ def _where(url: URL) -> str:
     return f"{host}:{url.port or 5432}/{url.database or ''}"
 
 
+def _user(url: URL) -> str:
+    # libpq's default when the URL names no user
+    return url.username or os.environ.get("PGUSER") or getpass.getuser()
+
+
+def _refusal(url: URL, reason: str, source: str | None = None) -> str:
+    """One line for a refusal: who was refused where (and on what), and why."""
+    # libpq: 'connection failed: connection to server at "h", port 5432 failed: FATAL:  why'
+    why = re.split(r"FATAL:\s*|failed: (?:fe_sendauth: )?", reason)[-1].strip()
+    on = f" on {source}" if source and source != "PostgreSQL" else ""
+    return (
+        f"PostgreSQL at {_where(url)} refused user {_user(url)}{on}: {why} "
+        "(a retry cannot fix this)"
+    )
+
+
 def _first_line(exc: BaseException, url: URL) -> str:
     # the first database error of the chain: closing a connection that just died raises
     # again ("the connection is lost"), with the error that says why as its context
@@ -449,6 +550,18 @@ def _first_line(exc: BaseException, url: URL) -> str:
 
 _LOST = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError)
 _DRIVER_ERRORS = (sa_exc.DBAPIError, psycopg.Error)
+# Refusals a retry cannot fix. libpq reports a refused login without an SQLSTATE, so its
+# (English) text is all there is: a server with translated messages falls back to retries.
+_REFUSED_SQLSTATE = (
+    psycopg.errors.InvalidAuthorizationSpecification,  # 28000, incl. no pg_hba.conf entry
+    psycopg.errors.InvalidPassword,  # 28P01
+    psycopg.errors.InvalidCatalogName,  # 3D000: database does not exist
+    psycopg.errors.InsufficientPrivilege,  # 42501: permission denied
+)
+_REFUSED_LOGIN = re.compile(
+    r"authentication failed|no password supplied|does not exist|permission denied"
+    r"|not permitted to log in|pg_hba\.conf"
+)
 
 
 @contextmanager
@@ -464,6 +577,11 @@ def _database_errors(url: URL, source: list[str], writing: bool) -> Iterator[Non
             isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
         )
         reason = _first_line(exc, url)
+        if lost and _REFUSED_LOGIN.search(reason):
+            raise DatabaseAccessError(_refusal(url, reason)) from exc
+        driver_error = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+        if isinstance(driver_error, _REFUSED_SQLSTATE):
+            raise DatabaseAccessError(_refusal(url, reason, source[0])) from exc
         if lost:
             raise DatabaseUnavailable(
                 f"PostgreSQL at {_where(url)} is unavailable: {reason}"

@@ -229,8 +229,8 @@ def _to_dask(
 def dask_train(
     x_train: pd.DataFrame | dd.DataFrame,
     y_train: pd.Series | dd.Series,
-    x_valid: pd.DataFrame | dd.DataFrame,
-    y_valid: pd.Series | dd.Series,
+    x_valid: pd.DataFrame | dd.DataFrame | None,
+    y_valid: pd.Series | dd.Series | None,
     client: Client,
     npartitions: int | None = None,
     **params: Any,
@@ -245,7 +245,8 @@ def dask_train(
 
     Args:
         x_train, y_train: training rows and labels (pandas or dask, same row order).
-        x_valid, y_valid: the later cutoff that drives early stopping.
+        x_valid, y_valid: the later cutoff that drives early stopping (``None``: grow
+            the configured number of trees, as a refit does).
         client: the cluster to train on.
         npartitions: pieces per pandas input; default one per worker thread.
         **params: any XGBClassifier parameter.
@@ -262,12 +263,17 @@ def dask_train(
             settings["monotone_constraints"] = constraints
     settings["n_jobs"] = None
     pieces = npartitions or _threads(client)
+    eval_set = None
+    if x_valid is None:
+        settings["early_stopping_rounds"] = None
+    else:
+        eval_set = [(_to_dask(x_valid, pieces, client), _to_dask(y_valid, pieces, client))]
     model = dxgb.DaskXGBClassifier(**settings)
     model.client = client
     model.fit(
         _to_dask(x_train, pieces, client),
         _to_dask(y_train, pieces, client),
-        eval_set=[(_to_dask(x_valid, pieces, client), _to_dask(y_valid, pieces, client))],
+        eval_set=eval_set,
         verbose=False,
     )
     local = build_classifier(columns, **params)

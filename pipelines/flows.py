@@ -26,9 +26,11 @@ from features.build import build_features_as_of, observable_features, unobservab
 from features.contracts import InputError
 from features.kpis import retention_kpis, risk_kpis
 from features.status import LAPSED, customer_status, due_back
+from features.subscriptions import with_subscription_status
+from features.usage import choose_usage_kinds, kind_report, kinds_in_features
 from features.windows import as_cutoff
 from models import plots
-from models.explain import contributions
+from models.champion import SKOPS_TRUSTED_TYPES, ChurnModel, model_contributions
 from models.metrics import evaluate
 from models.monitoring import drift, reference_profile
 from models.playbook import load_playbook
@@ -42,18 +44,25 @@ from models.scoring import (
     score_customers,
     win_back_list,
 )
+from models.selection import SELECT_BY, refit, select_champion
 from models.training import (
     LabelScheme,
-    choose_cutoffs,
-    fit_classifier,
+    fit_label_to_data,
     labelled_features,
     stack_cutoffs,
 )
 from models.win_back import lapsed_churn_probability, return_rates
 from pipelines import catalog, tracking
-from pipelines.database import read_tables_sql, write_list_sql
+from pipelines.database import (
+    DatabaseAccessError,
+    check_database,
+    read_tables_sql,
+    validate_identifier,
+    write_list_sql,
+)
 from pipelines.report import DRIVER_CUSTOMERS, render_report
 from pipelines.settings import (
+    CommonSettings,
     DatabaseInputs,
     InputPaths,
     Inputs,
@@ -63,10 +72,10 @@ from pipelines.settings import (
 
 
 def _retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ANN001
-    """Retry I/O hiccups, never a file that is simply wrong."""
+    """Retry I/O hiccups, never a file that is simply wrong or a login that is refused."""
     try:
         state.result()
-    except (InputError, FileNotFoundError, LookupError, ValueError):
+    except (InputError, FileNotFoundError, LookupError, ValueError, DatabaseAccessError):
         return False
     except Exception:  # noqa: BLE001
         return True
@@ -87,7 +96,11 @@ def database_url(env_var: str) -> str:
     retry_condition_fn=_retry_unless_bad_input,
     cache_policy=NONE,
 )
-def load_tables(inputs: InputPaths | DatabaseInputs) -> catalog.Tables:
+def load_tables(
+    inputs: InputPaths | DatabaseInputs, settings: CommonSettings | None = None
+) -> catalog.Tables:
+    """The business's tables, validated; ``settings`` maps interaction kinds and says
+    whether exact duplicate interactions are dropped."""
     if isinstance(inputs, DatabaseInputs):
         tables = read_tables_sql(
             database_url(inputs.url_env),
@@ -97,12 +110,60 @@ def load_tables(inputs: InputPaths | DatabaseInputs) -> catalog.Tables:
             inputs.queries or None,
         )
     else:
-        tables = catalog.read_tables(inputs.transactions, inputs.interactions, inputs.customers)
+        tables = catalog.read_tables(
+            inputs.transactions,
+            inputs.interactions,
+            inputs.customers,
+            inputs.subscriptions,
+            settings.kinds if settings else None,
+            settings.drop_duplicate_interactions if settings else False,
+        )
     logger = get_run_logger()
     for warning in tables.warnings:
         logger.warning(warning)
     logger.info("rows read: %s", tables.rows_read)
     return tables
+
+
+def preflight(inputs: Inputs, out_dir: Path, settings: ScoreSettings) -> None:
+    """Check every destination of a scoring run before any table is read.
+
+    In order: the list table's name, that it has a database URL, that ``out_dir`` is
+    writable, then (for database inputs or a list table) that the server takes this login
+    and the role may write the list. Nothing is written.
+
+    Raises:
+        ValueError: a bad table name, or an existing table that is not a churn list.
+        LookupError: a list table but no database URL.
+        OutputNotWritable: ``out_dir`` cannot be written.
+        DatabaseAccessError: the login is refused, or the role may not write the list.
+        DatabaseUnavailable: the server cannot be reached (worth retrying).
+    """
+    table = settings.output_table
+    if table:
+        validate_identifier(table)
+        if not os.environ.get(settings.output_url_env):
+            raise LookupError(
+                f"the list table {table!r} needs a database: pass --db or set "
+                f"{settings.output_url_env} to its URL (postgresql+psycopg://...)"
+            )
+    catalog.check_writable(Path(out_dir))
+    # each database once: the list table's (login and privileges), the inputs' (login)
+    databases = {settings.output_url_env: table} if table else {}
+    if isinstance(inputs, DatabaseInputs):
+        databases.setdefault(inputs.url_env, None)
+    for url_env, list_table in databases.items():
+        check_database(database_url(url_env), list_table)
+
+
+check_destinations = task(
+    preflight,
+    name="check_destinations",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_retry_unless_bad_input,
+    cache_policy=NONE,
+)
 
 
 @task(
@@ -111,14 +172,29 @@ def load_tables(inputs: InputPaths | DatabaseInputs) -> catalog.Tables:
     retry_condition_fn=_retry_unless_bad_input,
     cache_policy=NONE,
 )
-def write_list_to_database(listed: pd.DataFrame, settings: ScoreSettings, cutoff) -> int:  # noqa: ANN001
-    """Replace the score date's rows of the list table; safe to retry."""
+def write_outputs_and_table(
+    frames: dict[str, pd.DataFrame | str],
+    out_dir: Path,
+    listed: pd.DataFrame,
+    settings: ScoreSettings,
+    cutoff: pd.Timestamp,
+) -> dict[str, Path]:
+    """The files and the list table as one outcome; safe to retry.
+
+    The files are staged, the score date's rows of the table replaced, and only then are
+    the files renamed into place: a table that refuses the list (or a server that is
+    down) leaves the previous files, and the table's previous rows, as they were.
+    """
+    table = settings.output_table
     url = database_url(settings.output_url_env)
-    written = write_list_sql(listed, url, settings.output_table, cutoff)
-    get_run_logger().info(
-        "%d rows -> postgresql:%s for %s", written, settings.output_table, cutoff.date()
+    written: list[int] = []
+    paths = catalog.write_atomic(
+        frames,
+        Path(out_dir),
+        before_replace=lambda: written.append(write_list_sql(listed, url, table, cutoff)),
     )
-    return written
+    get_run_logger().info("%d rows -> postgresql:%s for %s", written[0], table, cutoff.date())
+    return paths
 
 
 def report_observability(tables: catalog.Tables, reason_map: ReasonMap) -> dict[str, list[str]]:
@@ -155,13 +231,54 @@ def compute_engine(settings: TrainSettings | ScoreSettings) -> Iterator[Any]:
         client.close()
 
 
-def feature_builder(client: Any) -> Callable[..., pd.DataFrame]:
-    """The same pure feature function, in process or per customer partition on Dask."""
+def feature_builder(
+    client: Any, usage_kinds: tuple[str, ...] = (), subscriptions: pd.DataFrame | None = None
+) -> Callable[..., pd.DataFrame]:
+    """The same pure feature function, in process or per customer partition on Dask.
+
+    Usage and subscription features (``usage_kinds``, ``subscriptions``) are built in
+    process for now: the Dask engine does not partition those tables yet.
+    """
+    if usage_kinds or subscriptions is not None:
+        if client is not None:
+            get_run_logger().warning(
+                "usage / subscription features are built in this process, not on Dask"
+            )
+        return partial(
+            build_feature_table, usage_kinds=usage_kinds, subscription_table=subscriptions
+        )
     if client is None:
         return build_feature_table
     from pipelines.engines import dask_features
 
     return partial(dask_features, client=client)
+
+
+def training_usage_kinds(
+    tables: catalog.Tables, settings: TrainSettings, observability: dict
+) -> tuple[str, ...]:
+    """The interaction kinds that get usage features (decided here, at training; the
+    model's feature names pin them for scoring), logged with those no feature reads;
+    both are added to ``observability`` for the MLflow run."""
+    # chosen on every row: which kinds exist is no label, and every cutoff then agrees
+    kinds = choose_usage_kinds(tables.interactions, settings.usage_top_kinds)
+    report = kind_report(tables.interactions, kinds)
+    observability.update(report, usage_kinds=list(kinds))
+    logger = get_run_logger()
+    if tables.interactions is not None:
+        logger.info(
+            "interaction kinds used: %s; ignored: %s",
+            ", ".join(f"{k} ({n:,})" for k, n in report["kinds_used"].items()) or "none",
+            ", ".join(f"{k} ({n:,})" for k, n in report["kinds_ignored"].items()) or "none",
+        )
+        if not report["kinds_used"]:
+            logger.warning(
+                "the interactions table (%d rows) feeds no feature beyond the last contact: "
+                "no kind is one the contract reads and usage_top_kinds is 0; map yours with "
+                "`kinds:`",
+                len(tables.interactions),
+            )
+    return kinds
 
 
 def default_score_date(transactions: pd.DataFrame) -> pd.Timestamp:
@@ -185,7 +302,13 @@ def build_features(inputs: Inputs, cutoff: str, out_dir: Path, lookback_days: in
     tables = load_tables(inputs)
     report_observability(tables, load_reason_map())
     features = build_feature_table(
-        tables.transactions, cutoff, tables.interactions, tables.customers, lookback_days
+        tables.transactions,
+        cutoff,
+        tables.interactions,
+        tables.customers,
+        lookback_days,
+        usage_kinds=choose_usage_kinds(tables.interactions),
+        subscription_table=tables.subscriptions,
     )
     paths = write_outputs({"features": features.reset_index()}, Path(out_dir))
     get_run_logger().info("%d customers -> %s", len(features), paths["features"])
@@ -203,6 +326,8 @@ class TrainResult:
     promoted: bool
     promotion_reason: str
     champion_version: str | None
+    serving_candidate: str = "xgboost"
+    leaderboard: dict[str, dict[str, float]] | None = None
 
 
 @flow(name="train")
@@ -212,66 +337,110 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     logger = get_run_logger()
     reason_map = load_reason_map(settings.reason_map)
     connect_tracking(settings)  # fail before an hour of training, not after
-    tables = load_tables(inputs)
+    tables = load_tables(inputs, settings)
     observability = report_observability(tables, reason_map)
+    usage_kinds = training_usage_kinds(tables, settings, observability)
 
     tx = tables.transactions
-    label = LabelScheme(confirm_days=settings.confirm_days, status_tail=settings.status_tail)
-    cutoffs = choose_cutoffs(
+    wanted = LabelScheme(
+        confirm_days=settings.confirm_days, status_tail=settings.status_tail
+    ).with_subscriptions(tables.subscriptions)
+    cutoffs, label = fit_label_to_data(
         tx["timestamp"].min(),
         tx["timestamp"].max(),
+        wanted,
         settings.horizon_days,
         settings.n_train_cutoffs,
         settings.cutoff_step_days,
         settings.min_history_days,
-        label.label_days(settings.horizon_days),
     )
     logger.info("cutoffs: %s", cutoffs.as_params())
-    if cutoffs.scheme != "full":
+    if cutoffs.scheme != "full" or label != wanted:
         logger.warning(
-            "short history: cutoffs follow the %r scheme (%s); more data gives honester metrics",
+            "short history: %s scheme, departures confirmed over %d days (asked: %d); "
+            "metrics are less certain than with more data",
             cutoffs.scheme,
-            cutoffs.as_params(),
+            label.confirm_days,
+            wanted.confirm_days,
         )
+    label_days = label.label_days(settings.horizon_days)
     with compute_engine(settings) as client:
         args = (
             tables.interactions,
             tables.customers,
             settings.horizon_days,
             settings.lookback_days,
-            feature_builder(client),
+            feature_builder(client, usage_kinds, tables.subscriptions),
             label,
         )
         lapsed: list = []
         x_train, y_train = stack_cutoffs(tx, cutoffs.train, *args, lapsed)
         x_valid, y_valid = labelled_features(tx, cutoffs.validation, *args)
         x_hold, y_hold = labelled_features(tx, cutoffs.holdout, *args)
-        if client is None:
-            model = fit_classifier(x_train, y_train, x_valid, y_valid, **settings.xgb_params)
-        else:
+        fit_trees = None
+        if client is not None:
             from pipelines.engines import dask_train
 
-            model = dask_train(x_train, y_train, x_valid, y_valid, client, **settings.xgb_params)
+            fit_trees = partial(dask_train, client=client)
+        # select on validation rows only; the holdout reports
+        selection = select_champion(
+            x_train,
+            y_train,
+            x_valid,
+            y_valid,
+            x_hold,
+            y_hold,
+            settings.candidates,
+            settings.xgb_params,
+            settings.horizon_days,
+            label_days,
+            fit_trees,
+        )
+        # then refit the winner on every labelled window, the latest included
+        seen = (
+            [x_train, x_valid]
+            if cutoffs.validation == cutoffs.holdout
+            else [
+                x_train,
+                x_valid,
+                x_hold,
+            ]
+        )
+        labels_seen = [y_train, y_valid] if len(seen) == 2 else [y_train, y_valid, y_hold]
+        x_refit, y_refit = pd.concat(seen), pd.concat(labels_seen)
+        served = refit(selection, x_refit, y_refit, fit_trees)
 
+    logger.info("leaderboard:\n%s", selection.leaderboard.round(4).to_string())
     # how often customers past their rhythm came back: the lapsed customers' probability
     bands = np.concatenate([b for b, _ in lapsed]) if lapsed else np.array([], int)
     returned = np.concatenate([r for _, r in lapsed]) if lapsed else np.array([], int)
     rates = return_rates(bands, returned)
-    holdout = evaluate(y_hold, model.predict_proba(x_hold)[:, 1])
+    measured = selection.model
+    holdout = evaluate(y_hold, measured.predict_proba(x_hold)[:, 1])
     metrics = {f"holdout_{k}": v for k, v in holdout.items()}
+    board = selection.leaderboard.loc[selection.winner]
     metrics |= {
-        f"validation_{k}": v
-        for k, v in evaluate(y_valid, model.predict_proba(x_valid)[:, 1]).items()
+        f"validation_{k}": float(board[f"validation_{k}"])
+        for k in ("roc_auc", "pr_auc", "top_decile_lift", "brier")
     }
     metrics |= {
         "train_rows": float(len(x_train)),
         "train_churn_rate": float(y_train.mean()),
-        "best_iteration": float(model.best_iteration),
+        "refit_rows": float(len(x_refit)),
+        "best_iteration": float((measured.n_trees or 1) - 1),
     }
     logger.info(
-        "holdout ROC-AUC %.3f, PR-AUC %.3f", metrics["holdout_roc_auc"], metrics["holdout_pr_auc"]
+        "serving %s; holdout ROC-AUC %.3f, PR-AUC %.3f (measured before the refit)",
+        selection.winner,
+        metrics["holdout_roc_auc"],
+        metrics["holdout_pr_auc"],
     )
-    champion_version, champion_metrics = evaluate_champion(settings, x_hold, y_hold)
+    trained_through = cutoffs.holdout + pd.Timedelta(days=label_days)
+    if cutoffs.validation == cutoffs.holdout:
+        trained_through = cutoffs.validation + pd.Timedelta(days=label_days)
+    champion_version, champion_metrics = evaluate_champion(
+        settings, x_hold, y_hold, cutoffs.holdout
+    )
     decision = decide(
         holdout,
         champion_metrics,
@@ -282,17 +451,24 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     logger.info("promotion: %s (%s)", "yes" if decision.promote else "no", decision.reason)
     profile = {
         "win_back_return_rates": rates,
-        "features": reference_profile(x_train),
+        "features": reference_profile(x_refit),
         "score": reference_profile(
-            pd.DataFrame({"churn_probability": model.predict_proba(x_train)[:, 1]})
+            pd.DataFrame({"churn_probability": served.predict_proba(x_refit)[:, 1]})
         )["churn_probability"],
     }
+    params = cutoffs.as_params() | {
+        "confirm_days": label.confirm_days,
+        "cutoff_scheme": cutoffs.scheme,
+        "serving_candidate": selection.winner,
+        "selected_by": f"validation {SELECT_BY} (half of the validation customers)",
+        "trained_through": str(trained_through.date()),
+        "calibration": "isotonic on validation",
+    }
     return log_and_register(
-        model,
-        x_hold,
-        y_hold,
+        served,
+        Evaluation(measured, x_hold, y_hold, selection.leaderboard),
         metrics,
-        cutoffs.as_params(),
+        params,
         observability,
         reason_map,
         settings,
@@ -301,6 +477,16 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
         champion_metrics,
         profile,
     )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the run measured: the selected model before its refit, on the holdout."""
+
+    model: Any
+    x_hold: pd.DataFrame
+    y_hold: pd.Series
+    leaderboard: pd.DataFrame
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
@@ -315,15 +501,37 @@ def connect_tracking(settings: TrainSettings) -> str:
     cache_policy=NONE,
 )
 def evaluate_champion(
-    settings: TrainSettings, x_hold: pd.DataFrame, y_hold: pd.Series
+    settings: TrainSettings, x_hold: pd.DataFrame, y_hold: pd.Series, holdout: pd.Timestamp
 ) -> tuple[str | None, dict[str, float] | None]:
-    """The current champion's metrics on the challenger's holdout rows, if it can run."""
+    """The current champion's metrics on the challenger's holdout rows, if it can run.
+
+    A champion refit on data that reaches past this holdout cutoff has seen these rows'
+    outcomes; judging it on them would flatter it, so its own logged (honest) holdout
+    metrics stand in.
+    """
     tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     try:
         version = tracking.champion_version(settings.model_name)
     except LookupError:
         return None, None
-    champion = mlflow.xgboost.load_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
+    uri = f"models:/{settings.model_name}@{tracking.CHAMPION}"
+    client = mlflow.MlflowClient()
+    run = client.get_run(client.get_model_version(settings.model_name, version).run_id)
+    trained_through = run.data.params.get("trained_through")
+    if trained_through and pd.Timestamp(trained_through) > holdout:
+        logged = {
+            k.removeprefix("holdout_"): v
+            for k, v in run.data.metrics.items()
+            if k.startswith("holdout_")
+        }
+        get_run_logger().info(
+            "champion version %s was trained through %s, past this holdout: comparing with "
+            "its own logged holdout metrics",
+            version,
+            trained_through,
+        )
+        return version, logged or None
+    champion = load_served_model(uri)
     try:
         x = align_features(x_hold, champion)
     except FeatureMismatchError as exc:
@@ -332,14 +540,21 @@ def evaluate_champion(
     return version, evaluate(y_hold, champion.predict_proba(x)[:, 1])
 
 
+def load_served_model(uri: str) -> Any:
+    """A registered model: a ChurnModel (scikit-learn flavour) or an older XGBoost one."""
+    flavors = mlflow.models.get_model_info(uri).flavors
+    if "sklearn" in flavors:
+        return mlflow.sklearn.load_model(uri)
+    return mlflow.xgboost.load_model(uri)
+
+
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
 def log_and_register(
-    model,
-    x_hold,
-    y_hold,
-    metrics,
-    cutoff_params,
-    observability,  # noqa: ANN001
+    model: ChurnModel,
+    evaluation: Evaluation,
+    metrics: dict[str, float],
+    cutoff_params: dict[str, str],
+    observability: dict[str, list[str]],
     reason_map: ReasonMap,
     settings: TrainSettings,
     decision: Decision,
@@ -348,18 +563,24 @@ def log_and_register(
     profile: dict,
 ) -> TrainResult:
     uri = tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
-    y, p = y_hold.to_numpy(), model.predict_proba(x_hold)[:, 1]
+    x_hold, measured = evaluation.x_hold, evaluation.model
+    y = evaluation.y_hold.to_numpy()
+    p = measured.predict_proba(x_hold)[:, 1]
+    raw = np.clip(measured.raw_probability(x_hold), 0.0, 1.0)
     sample = x_hold.sample(min(len(x_hold), 2000), random_state=0)
     client = mlflow.MlflowClient()
+    board = evaluation.leaderboard
     with mlflow.start_run(run_name="train") as run:
+        xgb_params = model.estimator_.get_params() if model.kind.startswith("xgboost") else {}
         mlflow.log_params(
             {
-                **model.get_params(),
+                **{k: v for k, v in xgb_params.items() if v is not None},
+                "candidates": ",".join(board.index),
                 **cutoff_params,
                 "horizon_days": settings.horizon_days,
                 "lookback_days": settings.lookback_days,
                 "label": "departure of active customers",
-                "confirm_days": settings.confirm_days,
+                "confirm_days_asked": settings.confirm_days,
                 "status_tail": settings.status_tail,
                 "n_features": x_hold.shape[1],
                 "promotion_metric": settings.promotion_metric,
@@ -374,19 +595,35 @@ def log_and_register(
         mlflow.log_dict({"features": list(x_hold.columns), **observability}, "features.json")
         mlflow.log_dict(reason_map.to_dict(), "reason_map.json")
         mlflow.log_dict(profile, "reference_profile.json")
+        # the leaderboard: every candidate's validation and holdout scores, and who serves
+        mlflow.log_dict(
+            json.loads(board.reset_index().to_json(orient="records")), "leaderboard.json"
+        )
+        mlflow.log_text(board.round(4).to_string(), "leaderboard.txt")
+        mlflow.log_metrics(
+            {
+                f"leaderboard_{name}_{column}": float(value)
+                for name, row in board.iterrows()
+                for column, value in row.items()
+                if column.startswith(("validation_", "holdout_")) and pd.notna(value)
+            }
+        )
+        mlflow.log_metric("holdout_brier_raw", float(np.mean((raw - y) ** 2)))
         for name, fig in {
             "roc.png": plots.roc_figure(y, p, metrics["holdout_roc_auc"]),
             "lift.png": plots.lift_figure(y, p),
             "calibration.png": plots.calibration_figure(y, p),
+            "calibration_raw.png": plots.calibration_figure(y, raw),
             "shap_summary.png": plots.shap_summary_figure(
-                contributions(model.get_booster(), sample), sample
+                model_contributions(model, sample), sample
             ),
         }.items():
             mlflow.log_figure(fig, f"plots/{name}")
             plt.close(fig)
-        info = mlflow.xgboost.log_model(
+        info = mlflow.sklearn.log_model(
             model,
             name="model",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
             registered_model_name=settings.model_name,
             signature=infer_signature(sample, model.predict_proba(sample)[:, 1]),
             input_example=sample.head(5),
@@ -419,6 +656,11 @@ def log_and_register(
         promoted=decision.promote,
         promotion_reason=decision.reason,
         champion_version=version if decision.promote else champion_version,
+        serving_candidate=model.kind,
+        leaderboard={
+            str(name): {k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for name, row in board.iterrows()
+        },
     )
 
 
@@ -431,7 +673,7 @@ def log_and_register(
 def load_champion(settings: ScoreSettings):  # noqa: ANN201
     tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     version = tracking.champion_version(settings.model_name)
-    model = mlflow.xgboost.load_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
+    model = load_served_model(f"models:/{settings.model_name}@{tracking.CHAMPION}")
     run_id = mlflow.MlflowClient().get_model_version(settings.model_name, version).run_id
     profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/reference_profile.json")
     return model, version, profile
@@ -465,8 +707,11 @@ def _score(
     playbook = load_playbook(settings.playbook)
     report_observability(tables, reason_map)
     cutoff = as_cutoff(score_date) if score_date else default_score_date(tables.transactions)
+    model, version, profile = load_champion(settings)
+    # the usage kinds the model was trained on, found again by their feature names
+    usage_kinds = kinds_in_features(model_features(model), tables.interactions)
     with compute_engine(settings) as client:
-        features = feature_builder(client)(
+        features = feature_builder(client, usage_kinds, tables.subscriptions)(
             tables.transactions,
             cutoff,
             tables.interactions,
@@ -479,6 +724,11 @@ def _score(
         )
     status = customer_status(features, settings.status_tail)
     status["due_date"] = due_back(features, status, cutoff)
+    if tables.subscriptions is not None:
+        # a cancellation is the status, and its reasons are read as of the day it ended
+        status = with_subscription_status(status, tables.subscriptions, cutoff)
+        ended = status.pop("subscription_ended").dt.ceil("D").clip(upper=cutoff)
+        status["due_date"] = ended.fillna(status["due_date"])
     lapsed = status["status"].eq(LAPSED)
     # a lapsed customer's reasons are read as of the day they were due back
     due_features = build_features_as_of(
@@ -487,8 +737,9 @@ def _score(
         tables.interactions,
         tables.customers,
         settings.lookback_days,
+        usage_kinds=usage_kinds,
+        subscription_table=tables.subscriptions,
     )
-    model, version, profile = load_champion(settings)
     reason_map.check_covers(model_features(model))
     scored = score_customers(
         model,
@@ -519,7 +770,7 @@ def _score(
     )
     top = listed["customer_id"].head(DRIVER_CUSTOMERS)
     top_features = features.loc[top]
-    drivers = contributions(model.get_booster(), align_features(top_features, model))
+    drivers = model_contributions(model, align_features(top_features, model))
     meta = {
         "score_date": str(cutoff.date()),
         "model_name": settings.model_name,
@@ -548,10 +799,11 @@ def _score(
     }
     if write_features:
         frames["features"] = features.reset_index()
-    paths = write_outputs(frames, Path(out_dir))
     if settings.output_table:
-        # after the files: a failure here leaves both re-runnable for the same date
-        write_list_to_database(pd.concat([listed, win_back]), settings, cutoff)
+        both = pd.concat([listed, win_back])
+        paths = write_outputs_and_table(frames, Path(out_dir), both, settings, cutoff)
+    else:
+        paths = write_outputs(frames, Path(out_dir))
     mix = listed["top_reason"].value_counts(normalize=True).reindex(list(REASONS), fill_value=0.0)
     # the model was trained on active customers: drift is judged on the same population
     active_scores = scored.loc[scored["status"].ne(LAPSED)]
@@ -669,11 +921,11 @@ def score(
     score_date: str | None = None,
 ) -> ScoreResult:
     """Score every active customer with the champion model and write the ranked list."""
+    settings = settings or ScoreSettings()
     with catalog.output_lock(Path(out_dir)):
+        check_destinations(inputs, Path(out_dir), settings)
         return _finish(
-            _score(
-                load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), False
-            )
+            _score(load_tables(inputs, settings), settings, score_date, Path(out_dir), False)
         )
 
 
@@ -685,11 +937,11 @@ def nightly(
     score_date: str | None = None,
 ) -> ScoreResult:
     """The night's job: features for the day, then the scored list (both written)."""
+    settings = settings or ScoreSettings()
     with catalog.output_lock(Path(out_dir)):
+        check_destinations(inputs, Path(out_dir), settings)
         return _finish(
-            _score(
-                load_tables(inputs), settings or ScoreSettings(), score_date, Path(out_dir), True
-            )
+            _score(load_tables(inputs, settings), settings, score_date, Path(out_dir), True)
         )
 
 

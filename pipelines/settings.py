@@ -21,6 +21,7 @@ class InputPaths(BaseModel):
     transactions: Path
     interactions: Path | None = None
     customers: Path | None = None
+    subscriptions: Path | None = None
 
 
 class DatabaseInputs(BaseModel):
@@ -72,6 +73,14 @@ class CommonSettings(BaseModel):
     # a customer is lapsed (gone, a win-back) once their silence is longer than all but
     # this share of the gaps their rhythm makes plausible (features.status)
     status_tail: float = Field(0.05, gt=0.0, lt=0.5)
+    # the business's interaction kinds -> the contract's (ticket: support_ticket,
+    # nps: survey), applied when the tables are read
+    kinds: dict[str, str] = Field(default_factory=dict)
+    # the most frequent interaction kinds the contract does not read get usage features
+    # (features.usage); chosen when training, the model's own at scoring
+    usage_top_kinds: int = Field(5, ge=0, le=50)
+    # exact duplicate interactions (every column equal) are events, kept unless this says
+    drop_duplicate_interactions: bool = False
 
 
 class TrainSettings(CommonSettings):
@@ -79,6 +88,14 @@ class TrainSettings(CommonSettings):
     cutoff_step_days: int = Field(30, ge=1)
     min_history_days: int = Field(180, ge=0)
     xgb_params: dict[str, Any] = Field(default_factory=dict)
+    # model families that compete on the validation rows (models.champion.CANDIDATES);
+    # the winner is refit on the latest labelled windows and serves
+    candidates: tuple[Literal["xgboost", "xgboost_btyd", "logistic_rfm", "bgnbd"], ...] = (
+        "xgboost",
+        "xgboost_btyd",
+        "logistic_rfm",
+        "bgnbd",
+    )
     # champion / challenger: promote only if better on this holdout metric...
     promotion_metric: str = "pr_auc"
     # ...and not worse on Brier score by more than this

@@ -32,12 +32,15 @@ class SimulatedBusiness:
         customers: Signup date and home region of every customer.
         truth: Whether and when each customer churned, the true loss reason and the true
             customer type (``segment``). Not observable in real data.
+        subscriptions: One row per subscription period (the "subscription" scenario
+            only; None otherwise).
     """
 
     transactions: pd.DataFrame
     interactions: pd.DataFrame
     customers: pd.DataFrame
     truth: pd.DataFrame
+    subscriptions: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ REASON_SHARES: dict[str, float] = {
 }
 
 # Causal structures the simulator offers; "retail" is the default and the original.
-SCENARIOS = ("retail", "hazard")
+SCENARIOS = ("retail", "hazard", "subscription")
 
 CATEGORIES = ("grocery", "electronics", "home", "garden", "apparel", "toys", "books", "beauty")
 REGIONS = ("north", "south", "east", "west", "central")
@@ -150,7 +153,9 @@ def simulate(
         end: Last instant of the observed period; all timestamps fall in ``[start, end]``.
         scenario: Causal structure of the departures, one of ``SCENARIOS``: "retail" is
             the decline-window structure described here; "hazard" is
-            ``pipelines.simulate_hazard`` (competing hazards on latent customer states).
+            ``pipelines.simulate_hazard`` (competing hazards on latent customer states);
+            "subscription" is ``pipelines.simulate_subscription`` (plans, usage events and
+            cancellations, with a ``subscriptions`` table).
 
     Returns:
         The transactions, interactions, customers and ground-truth tables.
@@ -165,6 +170,10 @@ def simulate(
         from pipelines.simulate_hazard import simulate_hazard
 
         return simulate_hazard(n_customers=n_customers, seed=seed, start=start, end=end)
+    if scenario == "subscription":
+        from pipelines.simulate_subscription import simulate_subscription
+
+        return simulate_subscription(n_customers=n_customers, seed=seed, start=start, end=end)
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     n_days = (end_ts - start_ts).days
     if n_customers < 1:
@@ -1020,4 +1029,19 @@ def as_of(business: SimulatedBusiness, date: str | pd.Timestamp) -> SimulatedBus
             drop=True
         ),
         truth=business.truth,
+        subscriptions=_subscriptions_as_of(business.subscriptions, cutoff),
+    )
+
+
+def _subscriptions_as_of(
+    subscriptions: pd.DataFrame | None, cutoff: pd.Timestamp
+) -> pd.DataFrame | None:
+    """Rows begun before ``cutoff``; an end not yet reached is not known (still running)."""
+    if subscriptions is None:
+        return None
+    known = subscriptions.loc[subscriptions["start"] < cutoff].reset_index(drop=True)
+    ended = known["end"] < cutoff
+    return known.assign(
+        end=known["end"].where(ended),
+        cancel_reason=known["cancel_reason"].where(ended, None),
     )

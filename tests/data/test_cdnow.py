@@ -182,3 +182,40 @@ def test_churn_labels_1998_90_days(validated: pd.DataFrame, features: pd.DataFra
     assert set(labels.unique()) == {0, 1}
     assert labels.index.equals(features.index)
     assert labels.mean() == pytest.approx(CHURN_RATE_1998_90D, abs=0.005)
+
+
+def test_one_year_of_cdnow_trains_on_the_short_history_scheme(validated: pd.DataFrame) -> None:
+    """A business with 12 months of data gets a model (with a reduced scheme), not a refusal."""
+    from models.champion import CANDIDATES
+    from models.selection import refit, select_champion
+    from models.training import LabelScheme, fit_label_to_data, labelled_features, stack_cutoffs
+
+    year = validated.loc[validated["timestamp"] < pd.Timestamp("1997-12-31")]
+    cutoffs, label = fit_label_to_data(
+        year["timestamp"].min(), year["timestamp"].max(), LabelScheme()
+    )
+    # too short for 90 + 90 days of labels: a shorter confirmation, validation as holdout
+    assert (cutoffs.scheme, label.confirm_days) == ("validation_is_holdout", 45)
+    assert cutoffs.holdout + pd.Timedelta(days=135) <= pd.Timestamp("1997-12-31")
+    args = (None, None, 90, 365, build_features, label)
+    x_train, y_train = stack_cutoffs(year, cutoffs.train, *args)
+    x_valid, y_valid = labelled_features(year, cutoffs.validation, *args)
+    x_hold, y_hold = labelled_features(year, cutoffs.holdout, *args)
+
+    selection = select_champion(
+        x_train, y_train, x_valid, y_valid, x_hold, y_hold, CANDIDATES, label_days=135
+    )
+    served = refit(selection, pd.concat([x_train, x_valid]), pd.concat([y_train, y_valid]))
+
+    assert selection.leaderboard["holdout_roc_auc"].gt(0.6).all()
+    scored = served.predict_proba(build_features(year, "1997-12-31")[x_train.columns])[:, 1]
+    assert ((scored >= 0) & (scored <= 1)).all() and scored.std() > 0
+
+
+def test_too_little_cdnow_history_is_refused_clearly(validated: pd.DataFrame) -> None:
+    from models.training import LabelScheme, fit_label_to_data
+
+    months = validated.loc[validated["timestamp"] < pd.Timestamp("1997-08-01")]
+    # 90 days of history + 2 x (90 + 30) days of labels, the shortest scheme there is
+    with pytest.raises(ValueError, match="212 days .* needs at least 330"):
+        fit_label_to_data(months["timestamp"].min(), months["timestamp"].max(), LabelScheme())

@@ -139,6 +139,32 @@ class PostgresServer:
             )
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
+    def create_role(self, name: str, *settings: str) -> str:
+        """A further login role with no privileges but PUBLIC's; returns its SQLAlchemy URL.
+
+        ``settings`` are ``ALTER ROLE ... SET`` assignments, e.g.
+        ``"default_transaction_read_only = on"``.
+        """
+        password = secrets.token_urlsafe(16)
+        with self._superuser() as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+            for setting in settings:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} SET ").format(sql.Identifier(name)) + sql.SQL(setting)
+                )
+        return URL.create(
+            "postgresql+psycopg",
+            username=name,
+            password=password,
+            host="127.0.0.1",
+            port=self.port,
+            database=DATABASE,
+        ).render_as_string(hide_password=False)
+
     def _superuser(self) -> psycopg.Connection:
         # over the socket in our folder (trust), not TCP: no password needed for setup
         return psycopg.connect(

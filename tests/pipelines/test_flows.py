@@ -60,7 +60,22 @@ def test_train_registers_a_champion_with_metrics_plots_and_reason_map(trained):
         < run.data.params["holdout_cutoff"]
     )
     artifacts = {a.path for a in client.list_artifacts(trained.run_id, "plots")}
-    assert artifacts == {f"plots/{n}.png" for n in ("roc", "lift", "calibration", "shap_summary")}
+    assert artifacts == {
+        f"plots/{n}.png" for n in ("roc", "lift", "calibration", "calibration_raw", "shap_summary")
+    }
+    # the leaderboard: every candidate's validation and holdout scores, and which serves
+    board = mlflow.artifacts.load_dict(f"runs:/{trained.run_id}/leaderboard.json")
+    assert [row["candidate"] for row in board] == [*TrainSettings().candidates, "blend"]
+    assert sum(row["serves"] for row in board) == 1
+    assert all(row["validation_roc_auc"] > 0.5 and row["holdout_roc_auc"] > 0.5 for row in board)
+    serving = next(row["candidate"] for row in board if row["serves"])
+    assert run.data.params["serving_candidate"] == trained.serving_candidate == serving
+    # refit on every labelled window: trained through the holdout's label window
+    label_days = int(run.data.params["horizon_days"]) + int(run.data.params["confirm_days"])
+    assert run.data.params["trained_through"] == str(
+        (pd.Timestamp(run.data.params["holdout_cutoff"]) + pd.Timedelta(days=label_days)).date()
+    )
+    assert run.data.metrics["refit_rows"] > run.data.metrics["train_rows"]
     reason_map = mlflow.artifacts.load_dict(f"runs:/{trained.run_id}/reason_map.json")
     features = mlflow.artifacts.load_dict(f"runs:/{trained.run_id}/features.json")["features"]
     assert set(features) <= set(reason_map["features"])

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contracts import OPTIONAL, REQUIRED, TABLES, InputError, validate_table
+from features.contracts import (
+    INPUT_TABLES,
+    OPTIONAL,
+    REQUIRED,
+    TABLES,
+    InputError,
+    validate_table,
+)
 
 
 def _str(values: list[object]) -> pd.Series:
@@ -51,7 +58,8 @@ def _error(frame: pd.DataFrame, table: str = "transactions") -> InputError:
 
 
 def test_contract_tables_cover_every_table():
-    assert set(REQUIRED) == set(OPTIONAL) == set(TABLES)
+    assert set(REQUIRED) == set(OPTIONAL) == set(INPUT_TABLES)
+    assert INPUT_TABLES == (*TABLES, "subscriptions")  # the optional table comes last
 
 
 # --- normalisation --------------------------------------------------------------------

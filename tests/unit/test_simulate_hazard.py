@@ -40,8 +40,8 @@ def _last_days_before_leaving(
 
 
 def test_scenarios_are_exposed_and_unknown_ones_rejected():
-    assert SCENARIOS == ("retail", "hazard")
-    with pytest.raises(ValueError, match="retail, hazard"):
+    assert SCENARIOS == ("retail", "hazard", "subscription")
+    with pytest.raises(ValueError, match="retail, hazard, subscription"):
         simulate(100, seed=0, scenario="decline")
     with pytest.raises(ValueError):
         simulate(0, scenario="hazard")
