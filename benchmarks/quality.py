@@ -104,7 +104,7 @@ MIN_REASON_COUNT = 50
 PUBLISHED_CDNOW_SAMPLE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 PUBLISHED_CDNOW_SAMPLE_LL = -9582.4
 
-PIPELINE = "pipeline (XGBoost)"
+PIPELINE = "pipeline (champion)"
 BGNBD = "BG/NBD P(no purchase)"
 BGNBD_ALIVE = "BG/NBD 1 - P(alive)"
 RFM = "RFM logistic regression"
@@ -175,10 +175,38 @@ def benchmark_cutoffs(
     )
 
 
+def cdnow_one_year(tx: pd.DataFrame, score_date: str = "1997-12-31") -> Dataset:
+    """A business with one year of data: everything the pipeline learns comes from rows
+    before the score date (its short-history scheme), and it is judged on the 90 days
+    after. Validation is the latest cutoff labelled inside the year."""
+    score = pd.Timestamp(score_date)
+    year = tx.loc[tx["timestamp"] < score]
+    inner = choose_cutoffs(year["timestamp"].min(), year["timestamp"].max(), 90, 4, 30, 180)
+    train = inner.train if inner.validation == inner.holdout else (*inner.train, inner.validation)
+    train = tuple(c for c in train if c + pd.Timedelta(days=90) <= inner.holdout)
+    cutoffs = Cutoffs(train=train, validation=inner.holdout, holdout=score, scheme=inner.scheme)
+    return Dataset(
+        key="cdnow_1y_h90",
+        title="CDNOW, one year of history, 90-day horizon",
+        transactions=tx,
+        interactions=None,
+        customers=None,
+        horizon_days=90,
+        cutoffs=cutoffs,
+        design=(
+            f"one year of data (before {score_date}): the pipeline's `{inner.scheme}` "
+            "scheme inside the year, its latest labelled cutoff as validation; scored at "
+            f"{score_date}, judged on the 90 days after"
+        ),
+    )
+
+
 def cdnow_datasets(horizons: Sequence[int]) -> list[Dataset]:
     tx = validate_table(cdnow.load_cdnow(), "transactions", source=cdnow.FILE_NAME).frame
     first, last = tx["timestamp"].min(), tx["timestamp"].max()
     out = []
+    if 90 in horizons:
+        out.append(cdnow_one_year(tx))
     for horizon in horizons:
         cutoffs, design = benchmark_cutoffs(first, last, horizon)
         out.append(
@@ -659,27 +687,42 @@ def experiments_markdown(ds: Dataset, table: pd.DataFrame, summary: str) -> str:
 
 
 def cdnow_targets(result: Result) -> list[tuple[str, str, bool]]:
+    """The champion issue's targets: never below BG/NBD or the recency rule (paired
+    bootstrap 2.5% bound of the difference >= -0.005, aim +0.01), calibrated Brier at or
+    below every baseline's; at 180 days, at least the RFM logistic regression."""
     t = result.table
     diff = result.auc_difference
-    pipeline, bg = t.loc[PIPELINE], t.loc[BGNBD]
-    return [
+    pipeline, bg, recency = t.loc[PIPELINE], t.loc[BGNBD], t.loc[RECENCY]
+    baselines = [m for m in (BGNBD, BGNBD_ALIVE, RFM, RECENCY) if m in t.index]
+    best_brier = min(float(t.loc[m, "brier_calibrated"]) for m in baselines)
+    targets = [
         (
-            "ROC-AUC >= BG/NBD + 0.02, bootstrap 95% interval above 0",
+            "ROC-AUC >= BG/NBD's, bootstrap 2.5% bound of the difference >= -0.005 (aim +0.01)",
             f"{pipeline.roc_auc:.3f} vs {bg.roc_auc:.3f}: difference {diff['difference']:+.3f} "
             f"[{diff['low']:+.3f}, {diff['high']:+.3f}]",
-            bool(diff["difference"] >= 0.02 and diff["low"] > 0),
+            bool(diff["difference"] >= 0 and diff["low"] >= -0.005),
         ),
         (
-            "top-decile lift >= BG/NBD's",
-            f"{pipeline.top_decile_lift:.3f} vs {bg.top_decile_lift:.3f}",
-            bool(pipeline.top_decile_lift >= bg.top_decile_lift),
+            "ROC-AUC >= the recency rule's",
+            f"{pipeline.roc_auc:.3f} vs {recency.roc_auc:.3f}",
+            bool(pipeline.roc_auc >= recency.roc_auc),
         ),
         (
-            "calibrated Brier <= calibrated BG/NBD's",
-            f"{pipeline.brier_calibrated:.4f} vs {bg.brier_calibrated:.4f}",
-            bool(pipeline.brier_calibrated <= bg.brier_calibrated),
+            "calibrated Brier <= every baseline's",
+            f"{pipeline.brier_calibrated:.4f} vs best baseline {best_brier:.4f}",
+            bool(pipeline.brier_calibrated <= best_brier),
         ),
     ]
+    if result.ds.horizon_days == 180:
+        rfm = t.loc[RFM]
+        targets.append(
+            (
+                "ROC-AUC >= the RFM logistic regression's",
+                f"{pipeline.roc_auc:.3f} vs {rfm.roc_auc:.3f}",
+                bool(pipeline.roc_auc >= rfm.roc_auc),
+            )
+        )
+    return targets
 
 
 def recovery_targets(results: Sequence[Result]) -> list[tuple[str, str, bool]]:
@@ -1151,7 +1194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{ds.title}: {result.seconds:.0f} s\n{result.table.round(4)}", flush=True)
         cdnow_results.append(result)
     extra, experiments = "", None
-    h90 = next((r for r in cdnow_results if r.ds.horizon_days == 90), None)
+    h90 = next((r for r in cdnow_results if r.ds.key == "cdnow_h90"), None)
     if h90 is not None and not (args.quick or args.no_experiments):
         experiments, summary = run_experiments(h90.ds, h90, args.bootstrap, args.calibration)
         print(experiments.round(4).to_string(), "\n", summary, flush=True)
