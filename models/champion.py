@@ -11,7 +11,7 @@ all of them score exactly the same customers:
 * ``bgnbd``: BG/NBD's P(no purchase over the label window) as a model of its own;
 * ``blend``: the mean of the others' standardised log-odds (:func:`blend_of`).
 
-Whatever the family, probabilities are calibrated (isotonic) on the validation cutoff
+Whatever the family, probabilities are calibrated (Platt) on the validation cutoff
 before they multiply into value at risk, and :meth:`ChurnModel.contributions` gives
 per-feature log-odds contributions so reasons and drivers work the same way.
 """
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from xgboost import XGBClassifier
 
 from models import btyd
@@ -140,12 +140,17 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return self
 
     def calibrate(self, x: pd.DataFrame, y: pd.Series) -> ChurnModel:
-        """Fit the isotonic map from raw to calibrated probability on these rows."""
+        """Fit the map from raw to calibrated probability on these rows.
+
+        Platt scaling on the raw log-odds: strictly increasing, so the ranking (who is
+        called first) is exactly the model's; an isotonic step function would tie whole
+        bands of customers and cost ROC-AUC on the list.
+        """
         raw = self.raw_probability(x)
         labels = np.asarray(y, dtype=int)
         if 0 < labels.sum() < len(labels):
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            self.calibrator_ = iso.fit(raw, labels)
+            platt = LogisticRegression(C=1e6, max_iter=1000)
+            self.calibrator_ = platt.fit(_log_odds(raw), labels)
         return self
 
     def _standardise(self, x: pd.DataFrame) -> None:
@@ -181,7 +186,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         raw = self.raw_probability(x)
-        p = raw if self.calibrator_ is None else self.calibrator_.predict(raw)
+        if self.calibrator_ is None or len(raw) == 0:
+            p = raw
+        else:
+            p = self.calibrator_.predict_proba(_log_odds(raw))[:, 1]
         p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
@@ -229,6 +237,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             btyd_p_alive=btyd.p_alive(self.bgnbd_, x_, t_x, big_t),
             btyd_expected_purchases=btyd.expected_purchases(self.bgnbd_, x_, t_x, big_t, horizon),
         )
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    return logit(np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)).reshape(-1, 1)
 
 
 def blend_of(components: list[ChurnModel], x_train: pd.DataFrame) -> ChurnModel:
