@@ -28,6 +28,8 @@ WIN_BACK = "win_back"
 LIST_COLUMNS = (
     "customer_id",
     "list",
+    "group",  # contact or holdout (models.campaign); empty off the lists
+    "campaign",
     "risk_rank",
     "status",
     "days_since_last_purchase",
@@ -236,6 +238,10 @@ def rank(
     )
     win_back = lapsed & (frame["expected_value"] > min_win_back_value)
     frame["list"] = np.select([at_risk, win_back], [AT_RISK, WIN_BACK], "")
+    # control groups are assigned once the lists are cut (models.campaign)
+    for column in ("group", "campaign"):
+        if column not in frame:
+            frame[column] = ""
     group = np.select([at_risk, win_back], [0, 1], 2)
     # at-risk by value at risk, win-back by the value they used to bring
     frame["_order"] = np.where(lapsed, frame["expected_value"], frame["value_at_risk"])

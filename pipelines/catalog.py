@@ -45,7 +45,12 @@ OUTPUTS = {
     "win_back": "win_back.parquet",
     "scores": "scores.parquet",
     "report": "report.html",
+    "call_sheet": "call_sheet.csv",  # the lists' contact group only: who staff call
+    "campaign": "campaign.csv",
 }
+# every night's lists, one folder per score date: OUT/history/<YYYY-MM-DD>/<list>.parquet
+HISTORY = "history"
+HISTORY_LISTS = ("at_risk", "win_back")
 READABLE = (".csv", ".parquet", ".pq")
 LOCK_FILE = ".churn.lock"
 
@@ -300,6 +305,31 @@ def write_atomic(
     for temp, final in staged:
         os.replace(temp, final)
     return {name: out_dir / OUTPUTS[name] for name in frames}
+
+
+def history_dir(out_dir: Path, score_date: pd.Timestamp) -> Path:
+    return out_dir / HISTORY / str(pd.Timestamp(score_date).date())
+
+
+def write_history(lists: dict[str, pd.DataFrame], out_dir: Path, score_date: pd.Timestamp) -> Path:
+    """Keep one night's lists; a re-run of the date replaces exactly that date's files."""
+    folder = history_dir(out_dir, score_date)
+    write_atomic({name: lists[name] for name in HISTORY_LISTS}, folder)
+    return folder
+
+
+def read_history(out_dir: Path, before: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Every kept night's lists (score dates before ``before`` if given), oldest first."""
+    parts = []
+    for folder in sorted((out_dir / HISTORY).glob("????-??-??")):
+        if before is not None and pd.Timestamp(folder.name) >= pd.Timestamp(before):
+            continue
+        for name in HISTORY_LISTS:
+            path = folder / OUTPUTS[name]
+            if path.is_file():
+                parts.append(read_raw(path))
+    parts = [part for part in parts if len(part)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def check_writable(out_dir: Path) -> None:

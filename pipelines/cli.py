@@ -522,6 +522,47 @@ def nightly(
 
 
 @app.command()
+def campaign(
+    transactions: TxOpt,
+    out: Annotated[Path, Opt("--out", help="the nightly output folder (its history/)")],
+    horizon_days: Annotated[
+        int | None, Opt("--horizon-days", help="retained = bought within this many days")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Did the calls help? Contacted vs held-out retention -> OUT/campaign.csv."""
+    if _DATABASE["on"]:
+        _fail(ValueError("churn campaign reads a transactions file; --db is not supported yet"))
+    try:
+        from pipelines import campaigns
+        from pipelines.settings import CampaignSettings, load_settings
+
+        settings = load_settings(
+            CampaignSettings,
+            config,
+            tracking_uri=_tracking_uri(),
+            horizon_days=horizon_days,
+            data_dir=data_dir,
+        )
+        _route_logs(settings.data_dir)
+        result = campaigns.campaign(transactions, out, settings)
+    except _expected_errors() as exc:
+        _fail(exc)
+    typer.echo(
+        f"{result.listings_measured} listings measured, data to {result.data_end}: {result.status}"
+    )
+    if result.difference is not None:
+        typer.echo(
+            f"retention difference contact - holdout: {result.difference:+.3f} "
+            f"(95% CI {result.ci_low:+.3f} to {result.ci_high:+.3f}); "
+            f"value saved {result.value_saved:,.0f}"
+        )
+    for name, path in result.outputs.items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command()
 def schedule(
     transactions: TxOpt,
     out: OutOpt,

@@ -48,6 +48,8 @@ LIST_TABLE_TYPES: dict[str, sa.types.TypeEngine] = {
     "customer_id": sa.Text(),
     "score_date": sa.Date(),
     "list": sa.Text(),
+    "group": sa.Text(),
+    "campaign": sa.Text(),
     "risk_rank": sa.Integer(),
     "status": sa.Text(),
     "days_since_last_purchase": sa.Double(),

@@ -52,7 +52,7 @@ from models.training import (
     stack_cutoffs,
 )
 from models.win_back import lapsed_churn_probability, return_rates
-from pipelines import catalog, tracking
+from pipelines import campaigns, catalog, tracking
 from pipelines.database import (
     DatabaseAccessError,
     check_database,
@@ -462,7 +462,7 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
         "serving_candidate": selection.winner,
         "selected_by": f"validation {SELECT_BY} (half of the validation customers)",
         "trained_through": str(trained_through.date()),
-        "calibration": "isotonic on validation",
+        "calibration": "Platt on the raw log-odds, validation rows",
     }
     return log_and_register(
         served,
@@ -765,6 +765,9 @@ def _score(
     scored.insert(1, "score_date", cutoff)
     listed = at_risk_list(scored, settings.risk_threshold, settings.list_capacity())
     win_back = win_back_list(scored, settings.win_back_top)
+    listed, win_back, scored, call_sheet = campaigns.with_groups(
+        listed, win_back, scored, settings, cutoff, Path(out_dir)
+    )
     kpis = retention_kpis(tables.transactions, cutoff, settings.horizon_days) | risk_kpis(
         scored, listed
     )
@@ -796,6 +799,7 @@ def _score(
         "win_back": win_back,
         "scores": scored,
         "report": html,
+        "call_sheet": call_sheet,
     }
     if write_features:
         frames["features"] = features.reset_index()
@@ -804,6 +808,8 @@ def _score(
         paths = write_outputs_and_table(frames, Path(out_dir), both, settings, cutoff)
     else:
         paths = write_outputs(frames, Path(out_dir))
+    # kept once published: a night that failed above leaves no record of a list never used
+    paths["history"] = campaigns.write_history(listed, win_back, Path(out_dir), cutoff)
     mix = listed["top_reason"].value_counts(normalize=True).reindex(list(REASONS), fill_value=0.0)
     # the model was trained on active customers: drift is judged on the same population
     active_scores = scored.loc[scored["status"].ne(LAPSED)]

@@ -129,6 +129,13 @@ class ScoreSettings(CommonSettings):
     # the win-back list holds lapsed customers who used to bring more than a contact costs
     # over a horizon, most valuable first, at most this many (None: all of them)
     win_back_top: int | None = Field(None, ge=1)
+    # control groups (models.campaign): this share of each list x action x risk band is
+    # not contacted; a customer keeps their group for the campaign (None: the score
+    # date's ISO week or month, by campaign_period)
+    holdout_share: float = Field(0.10, ge=0.0, lt=1.0)
+    campaign: str | None = None
+    campaign_period: Literal["week", "month"] = "week"
+    holdout_risk_bands: tuple[float, ...] = (0.5, 0.7)
 
     def list_capacity(self) -> int | None:
         """How many customers the call list may hold (--top and --budget, the smaller)."""
@@ -136,6 +143,11 @@ class ScoreSettings(CommonSettings):
         if self.budget is not None:
             caps.append(int(self.budget // self.contact_cost))
         return min(caps) if caps else None
+
+
+class CampaignSettings(CommonSettings):
+    # a contact vs holdout comparison needs at least this many customers in each group
+    min_group_size: int = Field(30, ge=1)
 
 
 def load_settings(cls: type[BaseModel], path: Path | None, **overrides: Any) -> Any:

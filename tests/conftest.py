@@ -52,3 +52,17 @@ def no_tracking_uri_leaks():
     choice)."""
     yield
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+@pytest.fixture(autouse=True)
+def no_database_env_leaks():
+    """`churn --db URL` exports CHURN_DATABASE_URL for the flows (in process, under
+    CliRunner too); a later test's subprocess would read it as its --db default."""
+    names = ("CHURN_DATABASE_URL", "PGPASSFILE", "PGPASSWORD")
+    before = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

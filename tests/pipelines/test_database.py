@@ -219,6 +219,8 @@ def _list_frame(ids: list[str | None], score_date: str, probability: float = 0.6
         {
             "customer_id": pd.Series(ids, dtype="str"),
             "list": "at_risk",
+            "group": "contact",
+            "campaign": "2025-W22",
             "risk_rank": pd.array([*range(1, n), None][:n], dtype="Int64"),
             "status": "active",
             "days_since_last_purchase": np.full(n, 12.5),

@@ -54,6 +54,8 @@ def _list_frame(ids: list[str], score_date: str) -> pd.DataFrame:
         {
             "customer_id": ids,
             "list": "at_risk",
+            "group": "contact",
+            "campaign": "2025-W22",
             "risk_rank": range(1, n + 1),
             "status": "active",
             "days_since_last_purchase": 30.0,
@@ -93,7 +95,12 @@ def _rows(url: str, table: str) -> list[tuple]:
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != ".churn.lock"}
+    # the list history (history/<date>/) included: a refused night must not touch it either
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != ".churn.lock"
+    }
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ def test_bad_input_fails_clearly_and_keeps_yesterdays_list(
     nightly_out, demo_tables, store, tmp_path
 ):
     out, _ = nightly_out
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     broken = pd.read_parquet(demo_tables["transactions"]).astype({"amount": object})
     broken.loc[[4, 9], "amount"] = "n/a"
     bad = tmp_path / "transactions.csv"
@@ -149,7 +149,7 @@ def test_bad_input_fails_clearly_and_keeps_yesterdays_list(
         flows.nightly(inputs, out, ScoreSettings(data_dir=store))
     assert "transactions.csv" in str(err.value) and "'amount'" in str(err.value)
     assert err.value.rows[:2] == [5, 10]
-    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    after = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # same files, same bytes, no temp files left behind
 
 

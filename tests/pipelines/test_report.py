@@ -404,6 +404,8 @@ def tiny_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
             "customer_id": ["C0", "C1", "C2", "C3"],
             "score_date": pd.Timestamp("2025-06-01"),
             "list": ["at_risk", "at_risk", "at_risk", ""],
+            "group": ["contact", "holdout", "contact", ""],
+            "campaign": ["2025-W22", "2025-W22", "2025-W22", ""],
             "risk_rank": pd.array([1, 2, 3, None], dtype="Int64"),
             "status": "active",
             "days_since_last_purchase": [40.0, 20.0, 35.0, 5.0],

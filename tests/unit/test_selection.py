@@ -111,8 +111,9 @@ def test_calibration_repairs_a_miscalibrated_model():
     calibrated = evaluate(y[half:], model.predict_proba(features[half:])[:, 1])["brier"]
 
     assert calibrated < raw_brier - 0.05
-    assert calibrated == pytest.approx(np.mean((truth[half:] - np.where(
-        days[half:] > 150, 0.4, 0.1)) ** 2), abs=0.02)
+    assert calibrated == pytest.approx(
+        np.mean((truth[half:] - np.where(days[half:] > 150, 0.4, 0.1)) ** 2), abs=0.02
+    )
 
 
 def test_a_blend_refits_every_component(rows, selection):

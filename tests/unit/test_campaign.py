@@ -1,0 +1,179 @@
+"""Control groups and the measured effect of a contact (models.campaign)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from models.campaign import (
+    CONTACT,
+    HOLDOUT,
+    MEASURED,
+    NOT_ENOUGH,
+    assign_groups,
+    campaign_id,
+    evaluate_campaigns,
+    retention_outcomes,
+    risk_bands,
+)
+
+
+def listed(n: int, offset: int = 0) -> pd.DataFrame:
+    """n listed customers over 2 lists x 2 rules x 3 risk bands (strata of unequal size)."""
+    ids = range(offset, offset + n)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in ids],
+            "list": ["at_risk" if i % 3 else "win_back" for i in ids],
+            "action_rule": ["grievance" if i % 2 else "competitor_offer" for i in ids],
+            "churn_probability": [(i % 10) / 10 + 0.05 for i in ids],
+        }
+    )
+
+
+def test_campaign_id_is_the_iso_week_or_the_month():
+    assert campaign_id("2025-06-02") == "2025-W23"
+    assert campaign_id("2024-12-30") == "2025-W01"  # ISO year, not calendar year
+    assert campaign_id("2025-06-02", "month") == "2025-06"
+    with pytest.raises(ValueError, match="week"):
+        campaign_id("2025-06-02", "day")
+
+
+def test_risk_bands_split_at_the_edges():
+    bands = risk_bands(pd.Series([0.1, 0.5, 0.69, 0.7, None]))
+    assert bands.tolist() == ["<0.5", "0.5-0.7", "0.5-0.7", ">=0.7", "unknown"]
+
+
+def test_assignment_is_reproducible_and_ignores_row_order():
+    frame = listed(200)
+    first = assign_groups(frame, "2025-W23")
+    again = assign_groups(frame.sample(frac=1.0, random_state=1), "2025-W23")
+    assert set(first["group"]) == {CONTACT, HOLDOUT}
+    assert (first["campaign"] == "2025-W23").all()
+    assert first.set_index("customer_id")["group"].equals(
+        again.set_index("customer_id")["group"].loc[first["customer_id"]]
+    )
+    # another campaign draws another holdout
+    other = assign_groups(frame, "2025-W24")
+    assert not other["group"].equals(first["group"])
+
+
+def test_each_stratum_holds_its_share_within_rounding():
+    frame = listed(437)
+    groups = assign_groups(frame, "2025-W23", holdout_share=0.10)
+    strata = [frame["list"], frame["action_rule"], risk_bands(frame["churn_probability"])]
+    per = groups.groupby(strata)["group"].agg(n="size", held=lambda g: int(g.eq(HOLDOUT).sum()))
+    assert len(per) == 12
+    assert ((per["held"] - 0.10 * per["n"]).abs() < 1).all()
+    # and the list as a whole is as close as rounding allows: round(43.7) = 44
+    assert int(groups["group"].eq(HOLDOUT).sum()) == 44
+
+
+def test_customers_keep_their_group_within_a_campaign():
+    monday = assign_groups(listed(150), "2025-W23")
+    # Tuesday: 100 of Monday's customers again, 100 new ones
+    tuesday_list = pd.concat([listed(100, offset=50), listed(100, offset=150)])
+    tuesday = assign_groups(tuesday_list, "2025-W23", earlier=monday)
+    both = monday.merge(tuesday, on="customer_id", suffixes=("_mon", "_tue"))
+    assert len(both) == 100
+    assert (both["group_mon"] == both["group_tue"]).all()
+    # the share still holds within rounding per stratum, counting the kept customers
+    strata = [
+        tuesday["list"],
+        tuesday["action_rule"],
+        risk_bands(tuesday["churn_probability"]),
+    ]
+    per = tuesday.groupby(strata)["group"].agg(n="size", held=lambda g: int(g.eq(HOLDOUT).sum()))
+    assert ((per["held"] - 0.10 * per["n"]).abs() <= 1).all()
+
+
+def test_no_holdout_share_contacts_everyone():
+    assert set(assign_groups(listed(30), "c", holdout_share=0.0)["group"]) == {CONTACT}
+
+
+def history_and_sales() -> tuple[pd.DataFrame, pd.DataFrame]:
+    history = pd.DataFrame(
+        {
+            "campaign": ["w1", "w1", "w1", "w1", "w1", "w2"],
+            "customer_id": ["A", "B", "C", "D", "A", "E"],
+            "score_date": pd.to_datetime(
+                ["2025-01-01", "2025-01-01", "2025-01-01", "2025-01-01", "2025-01-02"]
+                + ["2025-03-01"]
+            ),
+            "list": "at_risk",
+            "action_rule": "grievance",
+            "group": [CONTACT, CONTACT, HOLDOUT, HOLDOUT, CONTACT, CONTACT],
+            "expected_value": 10.0,
+        }
+    )
+    sales = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D", "E", "X"],
+            "timestamp": pd.to_datetime(
+                ["2025-01-15", "2025-01-31", "2025-01-10", "2024-12-31", "2025-03-02"]
+                + ["2025-02-10"]
+            ),
+            "amount": [5.0, 5.0, -5.0, 5.0, 5.0, 5.0],
+        }
+    )
+    return history, sales
+
+
+def test_retention_is_a_purchase_within_the_horizon_of_the_first_listing():
+    history, sales = history_and_sales()
+    outcomes = retention_outcomes(history, sales, horizon_days=30)
+    # A is counted once (its first night); E's horizon (to 2025-03-31) has not passed
+    # A bought on day 14; B on day 30 (outside [day 0, day 30)); C only refunded; D before
+    assert outcomes["customer_id"].tolist() == ["A", "B", "C", "D"]
+    assert outcomes["retained"].tolist() == [True, False, False, False]
+
+
+def test_retention_of_an_empty_history_is_empty():
+    _, sales = history_and_sales()
+    assert retention_outcomes(pd.DataFrame(), sales, 30).empty
+
+
+def crafted_outcomes() -> pd.DataFrame:
+    """40 contacted (30 retained, value 100) vs 40 held out (20 retained); 10 + 10 win-back."""
+    rows = (
+        [("at_risk", "grievance", CONTACT, 100.0, i < 30) for i in range(40)]
+        + [("at_risk", "grievance", HOLDOUT, 50.0, i < 20) for i in range(40)]
+        + [("win_back", "win_back_offer", CONTACT, 20.0, i < 5) for i in range(10)]
+        + [("win_back", "win_back_offer", HOLDOUT, 20.0, i < 5) for i in range(10)]
+    )
+    columns = ["list", "action_rule", "group", "expected_value", "retained"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_effect_and_interval_on_crafted_outcomes():
+    result = evaluate_campaigns(crafted_outcomes(), min_group=30).set_index("list")
+    grievance = result.loc["at_risk"]
+    half = 1.959963984540054 * math.sqrt(0.75 * 0.25 / 40 + 0.5 * 0.5 / 40)
+    assert grievance["n_contact"] == grievance["n_holdout"] == 40
+    assert grievance["retention_contact"] == 0.75 and grievance["retention_holdout"] == 0.5
+    assert grievance["difference"] == pytest.approx(0.25, abs=1e-12)
+    assert grievance["ci_low"] == pytest.approx(0.25 - half, abs=1e-12)
+    assert grievance["ci_high"] == pytest.approx(0.25 + half, abs=1e-12)
+    assert half == pytest.approx(0.2049789, abs=1e-6)
+    # 0.25 x 40 contacted x 100 mean expected value of the contacted
+    assert grievance["value_saved"] == pytest.approx(1000.0)
+    assert grievance["status"] == MEASURED
+
+    overall = result.loc["overall"]
+    p1, p0 = 35 / 50, 25 / 50
+    assert overall["n_contact"] == overall["n_holdout"] == 50
+    assert overall["difference"] == pytest.approx(p1 - p0)
+    assert overall["value_saved"] == pytest.approx((p1 - p0) * 50 * (40 * 100 + 10 * 20) / 50)
+
+
+def test_small_groups_say_not_enough_data_yet():
+    result = evaluate_campaigns(crafted_outcomes(), min_group=30).set_index("list")
+    win_back = result.loc["win_back"]
+    assert win_back["status"] == NOT_ENOUGH
+    assert win_back["retention_contact"] == 0.5  # the rates are shown, the effect is not
+    assert math.isnan(win_back["difference"]) and math.isnan(win_back["value_saved"])
+    nothing = evaluate_campaigns(crafted_outcomes().iloc[0:0])
+    assert nothing["status"].tolist() == [NOT_ENOUGH]
+    assert nothing["n_contact"].tolist() == [0]
