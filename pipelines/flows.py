@@ -752,7 +752,7 @@ def _score(
         settings.min_reason_score,
         settings.min_reason_confidence,
         settings.risk_threshold,
-        settings.explain_all,
+        settings.explain_all or len(features) <= settings.explain_everyone_up_to,
         status=status,
         due_features=due_features,
         min_win_back_value=settings.contact_cost,
