@@ -936,17 +936,7 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
 
 def write_section(doc: Path, section: str) -> None:
     """Replace this benchmark's section of ``doc`` (or append it), keeping the rest."""
-    text = doc.read_text() if doc.exists() else DOC_TITLE
-    if START_MARKER in text and END_MARKER in text:
-        head, rest = text.split(START_MARKER, 1)
-        _, tail = rest.split(END_MARKER, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=doc.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    Path(f.name).replace(doc)
+    _quality().write_section(doc, section, START_MARKER, END_MARKER)
 
 
 def to_json(value: Any) -> Any:

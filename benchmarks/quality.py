@@ -1082,12 +1082,15 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace the quality section of ``doc`` (or append it), keeping everything else."""
+def write_section(
+    doc: Path, section: str, start: str = START_MARKER, end: str = END_MARKER
+) -> None:
+    """Replace one benchmark's section of ``doc`` (between ``start`` and ``end``, or
+    appended), keeping everything else; the other benchmarks call this with their markers."""
     text = doc.read_text() if doc.exists() else DOC_TITLE
-    if START_MARKER in text and END_MARKER in text:
-        head, rest = text.split(START_MARKER, 1)
-        _, tail = rest.split(END_MARKER, 1)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
         text = head + section.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section
