@@ -35,6 +35,7 @@ test: setup system-deps
 lint: setup
 	$(BIN)/ruff check features models pipelines tests
 	$(BIN)/ruff format --check features models pipelines tests
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .prefect data/raw/demo data/outputs/demo data/mlflow

@@ -1,6 +1,6 @@
 """Bulk mode of the simulator for the benchmarks: large businesses in shards.
 
-``pipelines.simulate.simulate`` draws every customer independently, so a business of
+``simulation.retail.simulate`` draws every customer independently, so a business of
 ``n`` customers is generated as shards of at most 100k customers (shard ``i`` uses seed
 ``i`` and is the same shard in every size, so the 100k business is the first shard of the
 300k one). Each shard runs in its own process, two at a time, and gets its own id range
@@ -68,7 +68,7 @@ def _renumber(ids, first_id: int):  # noqa: ANN001, ANN202
 
 def _make_shard(shard: Shard) -> None:
     from features.contracts import validate_table
-    from pipelines.simulate import simulate
+    from simulation.retail import simulate
 
     business = simulate(shard.customers, seed=shard.index, start=START, end=END)
     for table in TABLES:

@@ -2,8 +2,8 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/early_warning.py           # full run
-    .venv/bin/python benchmarks/early_warning.py --quick   # smoke run: 3,000 customers
+    .venv/bin/python -m benchmarks.early_warning           # full run
+    .venv/bin/python -m benchmarks.early_warning --quick   # smoke run: 3,000 customers
 
 For each (scenario, customers, seed) the simulator draws a business over 2023-2025, the
 tables are cut at a score date (``end - --score-offset-days``, so only rows *before* it
@@ -20,38 +20,38 @@ CDNOW (the real log in the ``lifetimes`` wheel) is cut at 1998-04-02 the same wa
 its truth is "no purchase in [1998-04-02, 1998-07-01)".
 
 Numbers go to stdout, to ``--json`` and to the section of ``--doc`` between
-``<!-- early-warning:start -->`` and ``<!-- early-warning:end -->``.
+``<!-- early-warning:start -->`` and ``<!-- early-warning:end -->``. After writing, the
+script exits 3 when a target in its table is missed (``--no-fail-on-target``: exit 0) and
+1 when the CDNOW run failed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import inspect
 import json
 import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from benchmarks import _docs
+from benchmarks._docs import finite, fmt, markdown_table, pct
+
 START_MARKER = "<!-- early-warning:start -->"
 END_MARKER = "<!-- early-warning:end -->"
-DOC_TITLE = "# Benchmarks\n"
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_START, SIM_END = "2023-01-01", "2025-12-31"
@@ -415,13 +415,9 @@ def targets(run: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     out = []
     for name, value, threshold, op in checks:
-        ok = (value >= threshold if op == ">=" else value <= threshold) if _finite(value) else False
+        ok = (value >= threshold if op == ">=" else value <= threshold) if finite(value) else False
         out.append({"target": name, "value": value, "threshold": threshold, "pass": bool(ok)})
     return out
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
 
 
 # --- running the CLI --------------------------------------------------------------------
@@ -510,25 +506,13 @@ def train_and_score(
 # --- baselines --------------------------------------------------------------------------
 
 
-def _quality() -> ModuleType:
-    """``benchmarks/quality.py`` (for ``bgnbd_scores``), loaded from beside this file."""
-    if "quality" in sys.modules:
-        return sys.modules["quality"]
-    spec = importlib.util.spec_from_file_location("quality", Path(__file__).with_name("quality.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["quality"] = module  # dataclasses look their module up while defined
-    spec.loader.exec_module(module)
-    return module
-
-
 def baseline_scores(
     transactions: pd.DataFrame, score_date: pd.Timestamp, ids: pd.Index
 ) -> dict[str, pd.Series]:
     """BG/NBD (as ``benchmarks/quality.py`` fits it) and recency for ``ids``."""
+    from benchmarks import quality  # heavy (models, matplotlib): only when scoring
     from models import btyd
 
-    quality = _quality()
     known = btyd.summarise_rfm(transactions, score_date, quality.TIME_UNIT_DAYS).index
     with_purchase = ids[ids.isin(known)]
     no_purchase, dead, _ = quality.bgnbd_scores(
@@ -545,7 +529,7 @@ def baseline_scores(
 
 
 def scenario_supported() -> bool:
-    from pipelines.simulate import simulate
+    from simulation.retail import simulate
 
     return "scenario" in inspect.signature(simulate).parameters
 
@@ -557,7 +541,7 @@ def score_date_for(end: str, offset_days: int) -> pd.Timestamp:
 def run_simulated(
     scenario: str, n_customers: int, seed: int, offset_days: int, keep: bool = False
 ) -> dict[str, Any]:
-    from pipelines.simulate import as_of, simulate
+    from simulation.retail import as_of, simulate
 
     started = time.perf_counter()
     kwargs = {"scenario": scenario} if scenario_supported() else {}
@@ -589,7 +573,7 @@ def run_simulated(
 
 
 def run_cdnow(keep: bool = False) -> dict[str, Any]:
-    from pipelines import cdnow
+    from simulation import cdnow
 
     started = time.perf_counter()
     tx = cdnow.load_cdnow()
@@ -616,26 +600,6 @@ def run_key(run: dict[str, Any]) -> str:
 
 
 # --- rendering --------------------------------------------------------------------------
-
-
-def fmt(value: object, digits: int = 3) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
-    return str(value)
-
-
-def pct(value: float) -> str:
-    return "n/a" if not _finite(value) else f"{100 * value:.1f}%"
-
-
-def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def ranking_rows(runs: Sequence[dict[str, Any]], block: str) -> list[list[object]]:
@@ -668,9 +632,7 @@ def render(
     parts = [
         START_MARKER,
         "## Prospective early warning (the CLI as a new user runs it)",
-        f"Produced by `{meta['command']}` on {meta['date']}, {meta['cores']} CPU cores "
-        f"({meta['machine']}, Python {meta['python']}), wall time {meta['wall_minutes']:.1f} "
-        "min. Do not edit by hand: rerun the command.",
+        _docs.produced_line(meta, f"wall time {meta['wall_minutes']:.1f} min"),
         "Each run: the simulator draws a business over "
         f"{SIM_START}..{SIM_END}; every table is cut to rows before the score date "
         f"(end - {meta['offset_days']} days); the installed `churn train` and `churn score "
@@ -698,42 +660,91 @@ def render(
     return "\n\n".join(parts) + "\n"
 
 
+Column = tuple[str, Callable[[dict[str, Any]], object]]
+
+
+def _status(key: str, truth: str | None = None) -> Callable[[dict[str, Any]], object]:
+    """A count of the status split: customers with status ``key`` (and ``truth``)."""
+    if truth is None:
+        return lambda r: r["status"]["counts"].get(key, 0)
+    return lambda r: r["status"]["confusion"].get(key, {}).get(truth, 0)
+
+
+def _list_accuracy(key: str) -> Callable[[dict[str, Any]], object]:
+    return lambda r: f"{pct(r[key]['accuracy'])} of {r[key]['n']:,}"
+
+
+# one row per run in each table: (column title, the cell of a run)
+RUN_COLUMNS: tuple[Column, ...] = (
+    ("run", run_key),
+    ("score date", lambda r: r["score_date"]),
+    ("scored", lambda r: r["scored"]),
+    ("train s", lambda r: round(r["train_seconds"])),
+    ("score s", lambda r: round(r["score_seconds"])),
+    ("run s", lambda r: round(r["seconds"])),
+)
+STATUS_COLUMNS: tuple[Column, ...] = (
+    ("run", run_key),
+    ("status column", lambda r: "yes" if r["has_status"] else "absent: all active"),
+    ("active", _status("active")),
+    ("lapsed", _status("lapsed")),
+    ("active & gone", _status("active", "gone")),
+    ("lapsed & gone", _status("lapsed", "gone")),
+    ("lapsed & present", _status("lapsed", "present")),
+    ("lapsed truly gone", lambda r: pct(r["status"]["lapsed_truly_gone"])),
+    ("gone marked lapsed", lambda r: pct(r["status"]["gone_marked_lapsed"])),
+)
+LIST_COLUMNS: tuple[Column, ...] = (
+    ("run", run_key),
+    ("at_risk size", lambda r: r["lists"]["at_risk_size"]),
+    ("at_risk already gone", lambda r: pct(r["lists"]["at_risk_gone"])),
+    (
+        "win_back size",
+        lambda r: r["lists"]["win_back_size"] if r["has_win_back"] else "absent",
+    ),
+    ("win_back already gone", lambda r: pct(r["lists"]["win_back_gone"])),
+    ("leavers", lambda r: r["lists"]["leavers"]),
+    ("leavers on at_risk", lambda r: pct(r["lists"]["leavers_on_at_risk"])),
+    ("leavers on at_risk or win_back", lambda r: pct(r["lists"]["leavers_on_either"])),
+)
+REASON_COLUMNS: tuple[Column, ...] = (
+    ("run", run_key),
+    ("judged", lambda r: r["reasons"]["n"]),
+    ("reason given", lambda r: pct(r["reasons"]["given_share"])),
+    ("accuracy", lambda r: pct(r["reasons"]["accuracy"])),
+    (f"constant `{CONSTANT_REASON}`", lambda r: pct(r["reasons"]["constant_accuracy"])),
+    ("macro recall", lambda r: fmt(r["reasons"]["macro_recall"])),
+    ("reasons in macro", lambda r: ", ".join(r["reasons"]["macro_reasons"]) or "none"),
+    ("accuracy on at_risk", _list_accuracy("reasons_at_risk")),
+    ("accuracy on win_back", _list_accuracy("reasons_win_back")),
+)
+
+
+def runs_table(runs: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:
+    """A table with one row per run and one column per ``(title, cell)`` in ``columns``."""
+    return markdown_table([t for t, _ in columns], [[cell(r) for _, cell in columns] for r in runs])
+
+
 def _render_sim(sim: Sequence[dict[str, Any]]) -> list[str]:
     parts = ["### Targets"]
     rows = []
     for run in target_runs(sim):
         for t in targets(run):
             shown = fmt(t["value"])
-            status = "**pass**" if t["pass"] else "**FAIL**"
+            status = _docs.verdict(t["pass"])
             rows.append([run_key(run), t["target"], shown, fmt(t["threshold"]), status])
-    parts.append(md_table(("run", "target", "value", "threshold", "status"), rows))
+    parts.append(markdown_table(("run", "target", "value", "threshold", "status"), rows))
     caught = [r for r in sim if "caught_top20" in r]
     if caught:
         parts.append("### Leavers caught in the top 20% (present customers, by each score)")
         names = list(caught[0]["caught_top20"])
         parts.append(
-            md_table(
+            markdown_table(
                 ("run", *names),
                 [[run_key(r), *(pct(r["caught_top20"][n]) for n in names)] for r in caught],
             )
         )
-    parts.append("### Runs")
-    parts.append(
-        md_table(
-            ("run", "score date", "scored", "train s", "score s", "run s"),
-            [
-                [
-                    run_key(r),
-                    r["score_date"],
-                    r["scored"],
-                    round(r["train_seconds"]),
-                    round(r["score_seconds"]),
-                    round(r["seconds"]),
-                ]
-                for r in sim
-            ],
-        )
-    )
+    parts += ["### Runs", runs_table(sim, RUN_COLUMNS)]
     for title, block in (
         ("Overall (gone or leaves, everybody scored)", "overall"),
         ("Early warning (leaves, among present customers)", "early_present"),
@@ -742,117 +753,22 @@ def _render_sim(sim: Sequence[dict[str, Any]]) -> list[str]:
             "early_present_active",
         ),
     ):
-        parts += [f"### {title}", md_table(RANK_HEADER, ranking_rows(sim, block))]
-    parts.append("### Status split (status x truth)")
-    rows = []
-    for r in sim:
-        s = r["status"]
-        c = s["confusion"]
-        rows.append(
-            [
-                run_key(r),
-                "yes" if r["has_status"] else "absent: all active",
-                s["counts"].get("active", 0),
-                s["counts"].get("lapsed", 0),
-                c.get("active", {}).get("gone", 0),
-                c.get("lapsed", {}).get("gone", 0),
-                c.get("lapsed", {}).get("present", 0),
-                pct(s["lapsed_truly_gone"]),
-                pct(s["gone_marked_lapsed"]),
-            ]
-        )
-    parts.append(
-        md_table(
-            (
-                "run",
-                "status column",
-                "active",
-                "lapsed",
-                "active & gone",
-                "lapsed & gone",
-                "lapsed & present",
-                "lapsed truly gone",
-                "gone marked lapsed",
-            ),
-            rows,
-        )
-    )
-    parts.append("### Lists")
-    rows = []
-    for r in sim:
-        li = r["lists"]
-        rows.append(
-            [
-                run_key(r),
-                li["at_risk_size"],
-                pct(li["at_risk_gone"]),
-                li["win_back_size"] if r["has_win_back"] else "absent",
-                pct(li["win_back_gone"]),
-                li["leavers"],
-                pct(li["leavers_on_at_risk"]),
-                pct(li["leavers_on_either"]),
-            ]
-        )
-    parts.append(
-        md_table(
-            (
-                "run",
-                "at_risk size",
-                "at_risk already gone",
-                "win_back size",
-                "win_back already gone",
-                "leavers",
-                "leavers on at_risk",
-                "leavers on at_risk or win_back",
-            ),
-            rows,
-        )
-    )
-    parts.append("### Reasons (recent and upcoming leavers)")
-    rows = []
-    for r in sim:
-        m = r["reasons"]
-        rows.append(
-            [
-                run_key(r),
-                m["n"],
-                pct(m["given_share"]),
-                pct(m["accuracy"]),
-                pct(m["constant_accuracy"]),
-                fmt(m["macro_recall"]),
-                ", ".join(m["macro_reasons"]) or "none",
-                f"{pct(r['reasons_at_risk']['accuracy'])} of {r['reasons_at_risk']['n']:,}",
-                f"{pct(r['reasons_win_back']['accuracy'])} of {r['reasons_win_back']['n']:,}",
-            ]
-        )
-    parts.append(
-        md_table(
-            (
-                "run",
-                "judged",
-                "reason given",
-                "accuracy",
-                f"constant `{CONSTANT_REASON}`",
-                "macro recall",
-                "reasons in macro",
-                "accuracy on at_risk",
-                "accuracy on win_back",
-            ),
-            rows,
-        )
-    )
+        parts += [f"### {title}", markdown_table(RANK_HEADER, ranking_rows(sim, block))]
+    parts += ["### Status split (status x truth)", runs_table(sim, STATUS_COLUMNS)]
+    parts += ["### Lists", runs_table(sim, LIST_COLUMNS)]
+    parts += ["### Reasons (recent and upcoming leavers)", runs_table(sim, REASON_COLUMNS)]
     reasons = sorted({k for r in sim for k in r["reasons"]["per_reason"]})
     rows = []
     for r in sim:
         per = r["reasons"]["per_reason"]
         cells = [f"{pct(per[k]['recall'])} ({per[k]['n']:,})" if k in per else "-" for k in reasons]
         rows.append([run_key(r), *cells])
-    parts += ["Recall per true reason (customers):", md_table(("run", *reasons), rows)]
+    parts += ["Recall per true reason (customers):", markdown_table(("run", *reasons), rows)]
     for r in target_runs(sim)[:1]:
         confusion = r["reasons"]["confusion"]
         parts.append(f"Confusion, {run_key(r)} (truth rows, predicted columns):")
         parts.append(
-            md_table(
+            markdown_table(
                 ("truth", *confusion.columns),
                 [[i, *map(int, row)] for i, row in confusion.iterrows()],
             )
@@ -873,7 +789,7 @@ def _render_cdnow(run: dict[str, Any]) -> list[str]:
         f"no purchase in the window: {pct(run['no_purchase_share_active'])} of the active; "
         f"train {run['train_seconds']:.0f} s, score {run['score_seconds']:.0f} s.",
         "Early warning (no purchase, among active customers):",
-        md_table(RANK_HEADER, ranking_rows([run], "early_active")),
+        markdown_table(RANK_HEADER, ranking_rows([run], "early_active")),
     ]
 
 
@@ -934,11 +850,6 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
 # --- files ------------------------------------------------------------------------------
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace this benchmark's section of ``doc`` (or append it), keeping the rest."""
-    _quality().write_section(doc, section, START_MARKER, END_MARKER)
-
-
 def to_json(value: Any) -> Any:
     """Results as plain JSON: frames as nested dicts, NaN as null."""
     if isinstance(value, pd.DataFrame):
@@ -970,6 +881,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=Path("data/bench/early_warning.json"))
     parser.add_argument("--no-cdnow", action="store_true")
     parser.add_argument("--keep-tmp", action="store_true", help="keep each run's folder")
+    _docs.add_target_flag(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.customers, args.seeds, args.scenarios = [3000], args.seeds[:1], ["retail"]
@@ -980,20 +892,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = parse_args(argv)
-    command = " ".join(
-        [
-            ".venv/bin/python",
-            "benchmarks/early_warning.py",
-            *(sys.argv[1:] if argv is None else argv),
-        ]
-    )
+    command = _docs.command_line("early_warning", argv)
     notes: list[str] = []
     scenarios = list(args.scenarios)
     if not scenario_supported():
         dropped = [s for s in scenarios if s != "retail"]
         scenarios = ["retail"]
         notes.append(
-            "`pipelines.simulate.simulate` takes no `scenario` argument yet: ran its only "
+            "`simulation.retail.simulate` takes no `scenario` argument yet: ran its only "
             "(retail) business" + (f"; skipped {', '.join(dropped)}" if dropped else "")
         )
         print(f"note: {notes[-1]}", flush=True)
@@ -1032,16 +938,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'PASS' if t['pass'] else 'FAIL'}  {key}: {t['target']}: {fmt(t['value'])}")
     wall = time.perf_counter() - started
     meta = {
-        "command": command,
-        "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
+        **_docs.run_meta(command),
         "wall_minutes": wall / 60,
         "offset_days": args.score_offset_days,
         "notes": notes,
     }
-    write_section(args.doc, render(sim, cdnow_run, meta))
+    _docs.write_section(args.doc, render(sim, cdnow_run, meta), START_MARKER, END_MARKER)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "meta": meta,
@@ -1050,7 +952,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(to_json(payload), indent=2) + "\n")
     print(f"wrote {args.doc} and {args.json} in {wall / 60:.1f} min")
-    return 1 if cdnow_run is not None and "error" in cdnow_run else 0
+    missed = [f"{key}: {t['target']}: {fmt(t['value'])}" for key, t in rows if not t["pass"]]
+    status = _docs.target_status(missed, args.fail_on_target)
+    return 1 if cdnow_run is not None and "error" in cdnow_run else status
 
 
 if __name__ == "__main__":

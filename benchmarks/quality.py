@@ -2,8 +2,8 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/quality.py            # full run (10-15 min on 2 cores)
-    .venv/bin/python benchmarks/quality.py --quick    # smoke run: 3,000 simulated customers
+    .venv/bin/python -m benchmarks.quality            # full run (10-15 min on 2 cores)
+    .venv/bin/python -m benchmarks.quality --quick    # smoke run: 3,000 simulated customers
 
 It evaluates, on the same customers and the same holdout cutoff,
 
@@ -17,7 +17,8 @@ on the real CDNOW log (horizons 90 and 180 days) and on simulated businesses (se
 seeds), where it also checks that the explanations recover the simulator's true loss
 reasons. The Markdown it renders replaces the section between ``<!-- quality:start -->``
 and ``<!-- quality:end -->`` of ``docs/benchmarks.md``; metrics, the Markdown and
-reliability plots go to MLflow (experiment ``benchmarks``).
+reliability plots go to MLflow (experiment ``benchmarks``). After writing, the script
+exits 3 when a target in its table is missed (``--no-fail-on-target``: exit 0).
 
 Definitions used throughout:
 
@@ -38,9 +39,6 @@ import argparse
 import importlib.util
 import math
 import os
-import platform
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,6 +52,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks import _docs  # noqa: E402
+from benchmarks._docs import fmt, frame_table  # noqa: E402
 from features.build import build_features  # noqa: E402
 from features.contracts import validate_table  # noqa: E402
 from features.windows import as_cutoff  # noqa: E402
@@ -79,17 +79,16 @@ from models.training import (  # noqa: E402
     stack_cutoffs,
 )
 from models.value import expected_value  # noqa: E402
+from simulation import cdnow  # noqa: E402
+from simulation.retail import simulate  # noqa: E402
 
 # this benchmark compares models on the classic label (no purchase in the horizon, every
 # customer who bought in the year before); the early-warning question (active customers,
 # confirmed departures) is measured by benchmarks/early_warning.py
 CLASSIC = LabelScheme(kind="classic")
-from pipelines import cdnow  # noqa: E402
-from pipelines.simulate import simulate  # noqa: E402
 
 START_MARKER = "<!-- quality:start -->"
 END_MARKER = "<!-- quality:end -->"
-DOC_TITLE = "# Benchmarks\n"
 
 LOOKBACK_DAYS = 365
 TIME_UNIT_DAYS = 7.0  # BG/NBD in weeks, as in the published CDNOW analyses
@@ -128,11 +127,11 @@ class Dataset:
     key: str  # short id used in MLflow metric names
     title: str
     transactions: pd.DataFrame
-    interactions: pd.DataFrame | None
-    customers: pd.DataFrame | None
     horizon_days: int
     cutoffs: Cutoffs
     design: str  # how the cutoffs were chosen, in words
+    interactions: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
     truth: pd.DataFrame | None = None
 
 
@@ -189,8 +188,6 @@ def cdnow_one_year(tx: pd.DataFrame, score_date: str = "1997-12-31") -> Dataset:
         key="cdnow_1y_h90",
         title="CDNOW, one year of history, 90-day horizon",
         transactions=tx,
-        interactions=None,
-        customers=None,
         horizon_days=90,
         cutoffs=cutoffs,
         design=(
@@ -214,8 +211,6 @@ def cdnow_datasets(horizons: Sequence[int]) -> list[Dataset]:
                 key=f"cdnow_h{horizon}",
                 title=f"CDNOW, {horizon}-day horizon",
                 transactions=tx,
-                interactions=None,
-                customers=None,
                 horizon_days=horizon,
                 cutoffs=cutoffs,
                 design=design,
@@ -659,10 +654,10 @@ def run_experiments(
 def experiments_markdown(ds: Dataset, table: pd.DataFrame, summary: str) -> str:
     shown = table.assign(
         **{
-            "validation ROC-AUC": [_fmt(v, 4) for v in table["validation ROC-AUC"]],
-            "holdout ROC-AUC": [_fmt(v) for v in table["holdout ROC-AUC"]],
-            "holdout lift": [_fmt(v, 2) for v in table["holdout lift"]],
-            "holdout Brier (calibrated)": [_fmt(v, 4) for v in table["holdout Brier (calibrated)"]],
+            "validation ROC-AUC": [fmt(v, 4) for v in table["validation ROC-AUC"]],
+            "holdout ROC-AUC": [fmt(v) for v in table["holdout ROC-AUC"]],
+            "holdout lift": [fmt(v, 2) for v in table["holdout lift"]],
+            "holdout Brier (calibrated)": [fmt(v, 4) for v in table["holdout Brier (calibrated)"]],
             "seconds": [f"{v:.0f}" for v in table["seconds"]],
         }
     )
@@ -676,7 +671,7 @@ def experiments_markdown(ds: Dataset, table: pd.DataFrame, summary: str) -> str:
             "the best *validation* ROC-AUC is the one judged on the holdout. Feature "
             "variants drop or add columns in the benchmark only; `features/` is unchanged.",
             "",
-            markdown_table(shown),
+            frame_table(shown),
             "",
             summary,
         ]
@@ -756,35 +751,20 @@ def recovery_targets(results: Sequence[Result]) -> list[tuple[str, str, bool]]:
 # --- Markdown ---------------------------------------------------------------------------
 
 
-def _fmt(value: float, digits: int = 3) -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else (f"{value:.{digits}f}")
-    )
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.to_numpy()]
-    return "\n".join([header, rule, *body])
-
-
-def metrics_markdown(table: pd.DataFrame) -> str:
-    shown = pd.DataFrame(
+def metrics_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The metrics of one data set as shown: a model per row, numbers as text."""
+    return pd.DataFrame(
         {
             "model": table.index,
-            "ROC-AUC": [_fmt(v) for v in table["roc_auc"]],
-            "PR-AUC": [_fmt(v) for v in table["pr_auc"]],
-            "top-decile lift": [_fmt(v, 2) for v in table["top_decile_lift"]],
-            "Brier (raw)": [_fmt(v, 4) for v in table["brier_raw"]],
-            "Brier (calibrated)": [_fmt(v, 4) for v in table["brier_calibrated"]],
-            "revenue lost in top 10%": [_fmt(v) for v in table["revenue_lost_top10"]],
-            "... ranked by value at risk": [_fmt(v) for v in table["revenue_lost_top10_by_value"]],
+            "ROC-AUC": [fmt(v) for v in table["roc_auc"]],
+            "PR-AUC": [fmt(v) for v in table["pr_auc"]],
+            "top-decile lift": [fmt(v, 2) for v in table["top_decile_lift"]],
+            "Brier (raw)": [fmt(v, 4) for v in table["brier_raw"]],
+            "Brier (calibrated)": [fmt(v, 4) for v in table["brier_calibrated"]],
+            "revenue lost in top 10%": [fmt(v) for v in table["revenue_lost_top10"]],
+            "... ranked by value at risk": [fmt(v) for v in table["revenue_lost_top10_by_value"]],
         }
     )
-    return markdown_table(shown)
 
 
 def dataset_header(r: Result) -> str:
@@ -843,7 +823,7 @@ def recovery_markdown(results: Sequence[Result]) -> str:
     lines += [
         "Recovered share overall and per true reason, as recovered % (true churners judged):",
         "",
-        markdown_table(pd.DataFrame(per_seed)),
+        frame_table(pd.DataFrame(per_seed)),
         "",
     ]
     confusion = sum(r.recovery["confusion"] for r in results)  # type: ignore[index]
@@ -852,7 +832,7 @@ def recovery_markdown(results: Sequence[Result]) -> str:
     lines += [
         "Confusion matrix, all seeds pooled (rows: true reason; columns: `top_reason`):",
         "",
-        markdown_table(shown),
+        frame_table(shown),
         "",
     ]
     sizes = [r.recovery["list_size"] for r in results]  # type: ignore[index]
@@ -872,20 +852,14 @@ def recovery_markdown(results: Sequence[Result]) -> str:
         f"{sum(sizes):,} customers over {len(results)} seeds; the list includes stayers and "
         "customers whose decline has no cause, hence more `unidentified`):",
         "",
-        markdown_table(mix_table),
+        frame_table(mix_table),
     ]
     return "\n".join(lines)
 
 
 def targets_markdown(targets: Sequence[tuple[str, str, str, bool]]) -> str:
-    frame = pd.DataFrame(
-        [
-            (where, what, numbers, "**pass**" if ok else "**FAIL**")
-            for where, what, numbers, ok in targets
-        ],
-        columns=["data", "target", "numbers", "status"],
-    )
-    return markdown_table(frame)
+    rows = [(where, what, numbers, _docs.verdict(ok)) for where, what, numbers, ok in targets]
+    return _docs.markdown_table(("data", "target", "numbers", "status"), rows, cell=str)
 
 
 def bgnbd_check_markdown(check: dict[str, dict[str, float]]) -> str:
@@ -894,14 +868,14 @@ def bgnbd_check_markdown(check: dict[str, dict[str, float]]) -> str:
         rows.append(
             {
                 "fit": label,
-                "r": _fmt(values.get("r", math.nan)),
-                "alpha": _fmt(values.get("alpha", math.nan)),
-                "a": _fmt(values.get("a", math.nan)),
-                "b": _fmt(values.get("b", math.nan)),
-                "log-likelihood": _fmt(values.get("log_likelihood", math.nan), 1),
+                "r": fmt(values.get("r", math.nan)),
+                "alpha": fmt(values.get("alpha", math.nan)),
+                "a": fmt(values.get("a", math.nan)),
+                "b": fmt(values.get("b", math.nan)),
+                "log-likelihood": fmt(values.get("log_likelihood", math.nan), 1),
             }
         )
-    return markdown_table(pd.DataFrame(rows))
+    return frame_table(pd.DataFrame(rows))
 
 
 def bgnbd_sanity_check() -> dict[str, dict[str, float]]:
@@ -957,15 +931,10 @@ def bgnbd_sanity_check() -> dict[str, dict[str, float]]:
     return out
 
 
-def render(
-    cdnow_results: Sequence[Result],
-    sim_results: Sequence[Result],
-    check: dict[str, dict[str, float]],
-    args: argparse.Namespace,
-    command: str,
-    timing: str,
-    extra: str = "",
-) -> str:
+def all_targets(
+    cdnow_results: Sequence[Result], sim_results: Sequence[Result], mlflow_logged: bool
+) -> list[tuple[str, str, str, bool]]:
+    """Every target the section reports: (data, target, numbers, met)."""
     targets: list[tuple[str, str, str, bool]] = []
     for r in cdnow_results:
         targets += [(r.ds.title, *t) for t in cdnow_targets(r)]
@@ -976,18 +945,29 @@ def render(
             "all",
             "reliability plot logged (one per model and data set)",
             "MLflow experiment `benchmarks`, artifacts `calibration/`"
-            if not args.no_mlflow
+            if mlflow_logged
             else "not logged (--no-mlflow)",
-            not args.no_mlflow,
+            mlflow_logged,
         )
     )
+    return targets
+
+
+def render(
+    cdnow_results: Sequence[Result],
+    sim_results: Sequence[Result],
+    check: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+    command: str,
+    timing: str,
+    extra: str = "",
+) -> str:
+    targets = all_targets(cdnow_results, sim_results, not args.no_mlflow)
     lines = [
         START_MARKER,
         "## Model quality (issue 3)",
         "",
-        f"Produced by `{command}` on {pd.Timestamp.now():%Y-%m-%d %H:%M}, "
-        f"{os.cpu_count()} CPU cores ({platform.machine()}, Python "
-        f"{platform.python_version()}), {timing}. Do not edit by hand: rerun the command.",
+        _docs.produced_line(_docs.run_meta(command), timing),
         "",
         "Definitions. *Label*: no purchase in `[cutoff, cutoff + horizon)` among customers "
         "who bought in the 365 days before (the pipeline's own). All models score the same "
@@ -1023,7 +1003,7 @@ def render(
             "",
             dataset_header(r),
             "",
-            metrics_markdown(r.table),
+            frame_table(metrics_frame(r.table)),
             "",
             difference_line(r),
             "",
@@ -1047,12 +1027,9 @@ def render(
             lines += [f"Seed {r.ds.key.removeprefix('sim_seed')}: " + dataset_header(r), ""]
         table = combined.set_index("model")
         seeds = table.pop("seed")
-        md = metrics_markdown(table)
-        md_lines = md.split("\n")
-        md_lines[0] = "| seed " + md_lines[0]
-        md_lines[1] = "|---" + md_lines[1]
-        md_lines[2:] = [f"| {s} " + line for s, line in zip(seeds, md_lines[2:], strict=True)]
-        lines += ["\n".join(md_lines), ""]
+        shown = metrics_frame(table)
+        shown.insert(0, "seed", seeds.to_numpy())
+        lines += [frame_table(shown), ""]
         lines += [
             difference_line(r).replace("ROC-AUC", f"Seed {r.ds.key[8:]}: ROC-AUC")
             for r in sim_results
@@ -1080,24 +1057,6 @@ def render(
     ]
     lines.append(END_MARKER)
     return "\n".join(lines) + "\n"
-
-
-def write_section(
-    doc: Path, section: str, start: str = START_MARKER, end: str = END_MARKER
-) -> None:
-    """Replace one benchmark's section of ``doc`` (between ``start`` and ``end``, or
-    appended), keeping everything else; the other benchmarks call this with their markers."""
-    text = doc.read_text() if doc.exists() else DOC_TITLE
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=doc.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    Path(f.name).replace(doc)
 
 
 # --- MLflow -----------------------------------------------------------------------------
@@ -1177,6 +1136,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the variants tried on CDNOW (90 days); --quick skips them too",
     )
+    _docs.add_target_flag(parser)
     args = parser.parse_args(argv)
     if args.customers is None:
         args.customers = 3000 if args.quick else 20_000
@@ -1189,7 +1149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     args = parse_args(argv)
-    command = " ".join([".venv/bin/python", "benchmarks/quality.py", *(argv or sys.argv[1:])])
+    command = _docs.command_line("quality", argv)
 
     cdnow_results = []
     for ds in cdnow_datasets(args.horizons):
@@ -1243,9 +1203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             mlflow.log_metrics({"wall_seconds": wall, "cpu_seconds": cpu})
             mlflow.log_text(section, "benchmarks_quality.md")
         print(f"MLflow run {run.info.run_id} in {uri}")
-    write_section(args.doc, section)
+    _docs.write_section(args.doc, section, START_MARKER, END_MARKER)
     print(f"wrote {args.doc} in {(time.perf_counter() - started) / 60:.1f} min")
-    return 0
+    targets = all_targets(cdnow_results, sim_results, not args.no_mlflow)
+    missed = [f"{where}: {what} ({numbers})" for where, what, numbers, ok in targets if not ok]
+    return _docs.target_status(missed, args.fail_on_target)
 
 
 if __name__ == "__main__":

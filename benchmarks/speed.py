@@ -1,11 +1,11 @@
 """Speed benchmark of the churn pipeline at 100k, 300k and 1M customers (issue 6).
 
-Usage::
+Usage, from the project root::
 
-    .venv/bin/python benchmarks/speed.py                      # 100k, 300k, 1M; 3 runs each
-    .venv/bin/python benchmarks/speed.py --runs 3,1,1         # runs per size
-    .venv/bin/python benchmarks/speed.py --quick              # 20k, 50k smoke run
-    .venv/bin/python benchmarks/speed.py --sizes 100000,300000 --runs 5
+    .venv/bin/python -m benchmarks.speed                      # 100k, 300k, 1M; 3 runs each
+    .venv/bin/python -m benchmarks.speed --runs 3,1,1         # runs per size
+    .venv/bin/python -m benchmarks.speed --quick              # 20k, 50k smoke run
+    .venv/bin/python -m benchmarks.speed --sizes 100000,300000 --runs 5
 
 Data comes from the simulator in bulk mode (``benchmarks/_bulk.py``: shards of 100k
 customers, ~30 transactions and ~56 interactions each), cached under ``--data-dir``.
@@ -23,10 +23,13 @@ runs it: every customer scored, those at or above the risk threshold explained, 
 in chunks), explaining everyone (``explain_all=True``, timed on ``--explain-rows`` rows and
 scaled), writing the list (``catalog.write_atomic``).
 References in the same run: the RFM core features in hand-written DuckDB SQL and in a
-plain pandas ``groupby().apply()``; XGBoost's TreeSHAP against ``shap.TreeExplainer``.
+plain pandas ``groupby().apply()`` (``tests/reference/rfm.py``, which the unit tests check
+against the pipeline); XGBoost's TreeSHAP against ``shap.TreeExplainer``.
 
 Results go to ``--data-dir/results-*.json`` and into ``docs/benchmarks.md`` between the
 ``<!-- speed:start -->`` and ``<!-- speed:end -->`` markers (the rest of the file is kept).
+After writing, the script exits 3 when a target in its table is not met
+(``--no-fail-on-target``: exit 0).
 """
 
 from __future__ import annotations
@@ -37,10 +40,8 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import re
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -51,31 +52,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks import _docs
+from tests.reference.rfm import RFM_CORE, customer_rfm
+
 ROOT = Path(__file__).resolve().parents[1]
 FULL_SIZES = (100_000, 300_000, 1_000_000)
 QUICK_SIZES = (20_000, 50_000)
 GB = 1e9
+DAY = pd.Timedelta(days=1)
 MARK_START, MARK_END = "<!-- speed:start -->", "<!-- speed:end -->"
 
-# The RFM core that all three implementations compute, with the pipeline's definitions
-# (features.rfm): customers who bought in the 365 days before the cutoff, all their rows
-# before it; no signup dates (tenure counts from the first purchase).
-RFM_CORE = (
-    "days_since_last_purchase",
-    "tenure_days",
-    "lifetime_purchases",
-    "purchases_30d",
-    "purchases_90d",
-    "purchases_365d",
-    "spend_90d",
-    "spend_365d",
-    "avg_order_value",
-    "mean_gap_days",
-    "gap_std_days",
-    "max_gap_days",
-)
-
-# --- references: the RFM core by DuckDB and by a plain groupby().apply() --------------
+# --- references: the RFM core (tests.reference.rfm.RFM_CORE) by DuckDB -----------------
 
 DUCKDB_RFM = """
 WITH tx AS (
@@ -123,33 +110,6 @@ SELECT p.customer_id, days_since_last_purchase, tenure_days, lifetime_purchases,
 FROM purchases p JOIN spend USING (customer_id) JOIN cadence USING (customer_id)
 ORDER BY p.customer_id
 """
-
-DAY = pd.Timedelta(days=1)
-
-
-def _customer_rfm(rows: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
-    """The RFM core of one customer, written the plain way."""
-    ts, amount = rows["timestamp"], rows["amount"]
-    bought = amount > 0
-    purchase_ts = ts[bought]
-    days = purchase_ts.dt.normalize().drop_duplicates().sort_values()
-    gaps = days.diff().dropna() / DAY
-    return pd.Series(
-        {
-            "days_since_last_purchase": (cutoff - purchase_ts.max()) / DAY,
-            "tenure_days": (cutoff - purchase_ts.min()) / DAY,
-            "lifetime_purchases": float(bought.sum()),
-            "purchases_30d": float((purchase_ts >= cutoff - 30 * DAY).sum()),
-            "purchases_90d": float((purchase_ts >= cutoff - 90 * DAY).sum()),
-            "purchases_365d": float((purchase_ts >= cutoff - 365 * DAY).sum()),
-            "spend_90d": float(amount[ts >= cutoff - 90 * DAY].sum()),
-            "spend_365d": float(amount[ts >= cutoff - 365 * DAY].sum()),
-            "avg_order_value": amount[bought].mean(),
-            "mean_gap_days": gaps.mean(),
-            "gap_std_days": 0.0 if len(gaps) == 1 else gaps.std(),
-            "max_gap_days": gaps.max(),
-        }
-    )
 
 
 def _active_rows(tx: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.Index]:
@@ -315,7 +275,7 @@ def stage_rfm_pandas_apply(ctx: Context, clock: Clock) -> dict:
             sample = active[np.sort(picked)]
             rows = rows.loc[rows["customer_id"].isin(sample)]
         start = time.perf_counter()
-        rfm = rows.groupby("customer_id")[["timestamp", "amount"]].apply(_customer_rfm, cutoff)
+        rfm = rows.groupby("customer_id")[["timestamp", "amount"]].apply(customer_rfm, cutoff)
         applied = time.perf_counter() - start
     scale = len(active) / len(sample)
     result = {"rows": len(tx), "unit": "transactions"}
@@ -477,7 +437,7 @@ def stage_shap_package(ctx: Context, clock: Clock) -> dict:
 
 def _shard_tables(ctx: Context) -> Iterator[tuple[pd.DataFrame, ...]]:
     """The validated tables shard by shard (each shard holds whole customers)."""
-    import _bulk
+    from benchmarks import _bulk
 
     for shard in _bulk.shards(ctx.customers, Path(ctx.work).parent / "shards"):
         yield tuple(pd.read_parquet(shard.path(table, validated=True)) for table in _bulk.TABLES)
@@ -554,7 +514,7 @@ def prepare_model_inputs(ctx: Context, clock: Clock) -> dict:
 
 def _last_day(tx: pd.DataFrame) -> pd.Timestamp:
     # the business's last day, not the shard's: every shard runs to the same end
-    import _bulk
+    from benchmarks import _bulk
 
     return max(tx["timestamp"].max(), pd.Timestamp(_bulk.END) - DAY)
 
@@ -672,7 +632,7 @@ def _log(message: str) -> None:
 
 
 def run(plan: Plan) -> dict:
-    import _bulk
+    from benchmarks import _bulk
 
     results: dict[str, Any] = {
         "sizes": {},
@@ -883,42 +843,15 @@ def render(results: dict) -> str:
             f"at the score date ({size['runs']} run{'s' if size['runs'] > 1 else ''}, "
             f"median 1-min load average {_load(size):.1f} on {machine['cores']} cores)",
             "",
-            "| stage | rows | median s (min-max) | rows/s | peak RSS GB | inputs GB | notes |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            _docs.markdown_table(STAGE_HEADER, _stage_rows(summary[n]), cell=str, align="lrrrrrl"),
+            "",
         ]
-        for name, s in summary[n].items():
-            if not s["ok"]:
-                lines.append(f"| {LABELS[name]} | | **failed** | | | | {s['error']} |")
-                continue
-            spread = f"{_fmt_s(s['min'])}-{_fmt_s(s['max'])}" if s["runs"] > 1 else "1 run"
-            lines.append(
-                f"| {LABELS[name]} | {s['rows']:,} {s['unit']} | {_fmt_s(s['seconds'])} "
-                f"({spread}) | {_fmt_rate(s['rows'], s['seconds'])} | {_fmt_gb(s['peak_gb'])} "
-                f"| {_fmt_gb(s['inputs_gb'])} | {s['note']} |"
-            )
-        lines.append("")
-
-    lines += [
-        "### Growth: median seconds against customers",
-        "",
-        "| stage | " + " | ".join(_size_label(n) for n in sizes) + " | exponent |",
-        "|---|" + "---:|" * (len(sizes) + 1),
-    ]
+    growth = []
     for name in REPORTED:
         points = [(n, summary[n].get(name, {}).get("seconds", math.nan)) for n in sizes]
-        row = " | ".join(_fmt_s(t) for _, t in points)
-        lines.append(f"| {LABELS[name]} | {row} | {_growth_exponent(points):.2f} |")
-    lines += [
-        "",
-        "Exponent: slope of log(time) on log(customers) through the points; 1.00 is "
-        "linear, 0.5 would mean 10x the customers costs ~3x the time.",
-        "",
-        "### Ratios within the same run (median over runs)",
-        "",
-        "| size | ours RFM / DuckDB | ours all features / DuckDB | ours RFM / pandas apply "
-        "| ours all features / pandas apply |",
-        "|---|---:|---:|---:|---:|",
-    ]
+        exponent = f"{_growth_exponent(points):.2f}"
+        growth.append([LABELS[name], *(_fmt_s(t) for _, t in points), exponent])
+    ratios = []
     for n in sizes:
         size = results["sizes"][str(n)]
         name = _features_stage(size)
@@ -928,8 +861,23 @@ def render(results: dict) -> str:
             _ratio_per_run(size, "rfm_ours", "rfm_pandas_apply"),
             _ratio_per_run(size, name, "rfm_pandas_apply"),
         ]
-        lines.append(f"| {_size_label(n)} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+        ratios.append([_size_label(n), *(f"{c:.2f}" for c in cells)])
     lines += [
+        "### Growth: median seconds against customers",
+        "",
+        _docs.markdown_table(
+            ["stage", *(_size_label(n) for n in sizes), "exponent"],
+            growth,
+            cell=str,
+            align="l" + "r" * (len(sizes) + 1),
+        ),
+        "",
+        "Exponent: slope of log(time) on log(customers) through the points; 1.00 is "
+        "linear, 0.5 would mean 10x the customers costs ~3x the time.",
+        "",
+        "### Ratios within the same run (median over runs)",
+        "",
+        _docs.markdown_table(RATIO_HEADER, ratios, cell=str, align="lrrrr"),
         "",
         "The three RFM implementations compute the same core set, checked for equality "
         "(max |diff| in the notes): " + ", ".join(f"`{c}`" for c in RFM_CORE) + ". "
@@ -943,9 +891,49 @@ def render(results: dict) -> str:
         "",
     ]
     lines += _shap_lines(results, summary[largest], largest)
-    lines += _target_lines(results, summary, sizes)
+    lines += _target_lines(results)
     lines.append(MARK_END)
     return "\n".join(lines) + "\n"
+
+
+STAGE_HEADER = (
+    "stage",
+    "rows",
+    "median s (min-max)",
+    "rows/s",
+    "peak RSS GB",
+    "inputs GB",
+    "notes",
+)
+RATIO_HEADER = (
+    "size",
+    "ours RFM / DuckDB",
+    "ours all features / DuckDB",
+    "ours RFM / pandas apply",
+    "ours all features / pandas apply",
+)
+
+
+def _stage_rows(summary: dict) -> list[list[str]]:
+    """One row per stage of one size: time, spread, rate, memory and notes."""
+    rows = []
+    for name, s in summary.items():
+        if not s["ok"]:
+            rows.append([LABELS[name], "", "**failed**", "", "", "", s["error"]])
+            continue
+        spread = f"{_fmt_s(s['min'])}-{_fmt_s(s['max'])}" if s["runs"] > 1 else "1 run"
+        rows.append(
+            [
+                LABELS[name],
+                f"{s['rows']:,} {s['unit']}",
+                f"{_fmt_s(s['seconds'])} ({spread})",
+                _fmt_rate(s["rows"], s["seconds"]),
+                _fmt_gb(s["peak_gb"]),
+                _fmt_gb(s["inputs_gb"]),
+                s["note"],
+            ]
+        )
+    return rows
 
 
 def _early_stopping_text(results: dict) -> str:
@@ -965,15 +953,17 @@ def _shap_lines(results: dict, summary: dict, n: int) -> list[str]:
         return ["### TreeSHAP", "", "not measured", ""]
     diff = max(r["max_abs_diff"] for r in shap_s["raw"])
     same = max(r["max_abs_diff_same_trees"] for r in shap_s["raw"])
+    rows = [
+        (label, _fmt_s(s["seconds"]), _fmt_rate(s["rows"], s["seconds"]))
+        for label, s in (
+            ("XGBoost `pred_contribs` (what `models.explain` uses)", xgb_s),
+            ("`shap.TreeExplainer(model).shap_values`", shap_s),
+        )
+    ]
     return [
         f"### TreeSHAP on {xgb_s['rows']:,} rows of the {_size_label(n)} scoring set, same model",
         "",
-        "| implementation | median s | rows/s |",
-        "|---|---:|---:|",
-        f"| XGBoost `pred_contribs` (what `models.explain` uses) | {_fmt_s(xgb_s['seconds'])} "
-        f"| {_fmt_rate(xgb_s['rows'], xgb_s['seconds'])} |",
-        f"| `shap.TreeExplainer(model).shap_values` | {_fmt_s(shap_s['seconds'])} "
-        f"| {_fmt_rate(shap_s['rows'], shap_s['seconds'])} |",
+        _docs.markdown_table(("implementation", "median s", "rows/s"), rows, cell=str, align="lrr"),
         "",
         f"shap / XGBoost time: {shap_s['seconds'] / xgb_s['seconds']:.2f}. Largest absolute "
         f"difference between shap and `models.explain.contributions`: {diff:.1e} "
@@ -988,15 +978,29 @@ def _shap_lines(results: dict, summary: dict, n: int) -> list[str]:
     ]
 
 
-def _target_lines(results: dict, summary: dict, sizes: list[int]) -> list[str]:
+def _target_lines(results: dict) -> list[str]:
+    n = max(int(k) for k in results["sizes"])
+    caveat = "" if n == 1_000_000 else f" (measured at {_size_label(n)}, not 1M: not a verdict)"
+    return [
+        f"### Targets{caveat}",
+        "",
+        _docs.markdown_table(("target", "verdict", "measured"), target_rows(results), cell=str),
+        "",
+    ]
+
+
+def target_rows(results: dict) -> list[tuple[str, str, str]]:
+    """The targets at the largest size: (target, verdict, measured), verdict ``**met**``,
+    ``**not met**`` or a word for a target that is only reported or not measured."""
+    sizes = sorted(int(k) for k in results["sizes"])
+    summary = {k: _size_summary(results["sizes"][str(k)]) for k in sizes}
     n = sizes[-1]
     at = summary[n]
     label = _size_label(n)
-    caveat = "" if n == 1_000_000 else f" (measured at {label}, not 1M: not a verdict)"
     rows: list[tuple[str, str, str]] = []
 
     def verdict(ok: bool) -> str:
-        return "**met**" if ok else "**not met**"
+        return _docs.verdict(ok, (_docs.MET, _docs.NOT_MET))
 
     def seconds(name: str) -> float:
         s = at.get(name, {})
@@ -1075,14 +1079,7 @@ def _target_lines(results: dict, summary: dict, sizes: list[int]) -> list[str]:
         )
     )
     rows.append(_growth_row(summary, sizes))
-    return [
-        f"### Targets{caveat}",
-        "",
-        "| target | verdict | measured |",
-        "|---|---|---|",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-    ]
+    return rows
 
 
 def _streaming_row(summary: dict, sizes: list[int]) -> tuple[str, str, str]:
@@ -1107,7 +1104,7 @@ def _streaming_row(summary: dict, sizes: list[int]) -> tuple[str, str, str]:
     beyond_first, beyond_last = first[1] - first[2], last[1] - last[2]
     # flat = what remains after the output grows by less than 1 chunk's worth (0.5 GB)
     ok = beyond_last - beyond_first < 0.5
-    verdict = "**met**" if ok else "**not met**"
+    verdict = _docs.verdict(ok, (_docs.MET, _docs.NOT_MET))
     if capped:
         # every size explained the same number of rows: flat memory proves nothing yet
         verdict = "**not shown**"
@@ -1130,22 +1127,17 @@ def _growth_row(summary: dict, sizes: list[int]) -> tuple[str, str, str]:
     known = [e for e in exponents.values() if not math.isnan(e)]
     ok = bool(known) and all(e <= 1.2 for e in known)
     text = ", ".join(f"{k} {v:.2f}" for k, v in exponents.items())
-    return ("growth close to linear (exponent <= 1.2)", "**met**" if ok else "**not met**", text)
+    verdict = _docs.verdict(ok, (_docs.MET, _docs.NOT_MET))
+    return ("growth close to linear (exponent <= 1.2)", verdict, text)
 
 
-def write_doc(section: str, doc: Path) -> None:
-    """Replace the speed section between the markers; keep everything else as it is."""
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    temp = doc.with_name(f".{doc.name}.tmp")
-    temp.write_text(text)
-    temp.replace(doc)
+def write_doc(results: dict, doc: Path, fail_on_target: bool) -> int:
+    """Render ``results`` into the speed section of ``doc``; the exit status its targets
+    call for (see ``_docs.target_status``)."""
+    _docs.write_section(doc, render(results), MARK_START, MARK_END)
+    _log(f"wrote {doc}")
+    missed = [f"{a}: {c}" for a, b, c in target_rows(results) if b == _docs.NOT_MET]
+    return _docs.target_status(missed, fail_on_target)
 
 
 def machine_info() -> dict:
@@ -1155,26 +1147,21 @@ def machine_info() -> dict:
     import shap
     import xgboost
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     versions = (
         f"pandas {pd.__version__}, numpy {np.__version__}, xgboost {xgboost.__version__}, "
         f"duckdb {duckdb.__version__}, shap {shap.__version__}, dask {dask.__version__}"
     )
+    here = _docs.machine()
     return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
+        "cores": here["cores"],
+        "cpu": here["cpu"],
         "ram_gb": psutil.virtual_memory().total / GB,
-        "python": platform.python_version(),
+        "python": here["python"],
         "versions": versions,
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", help="comma-separated customer counts (default 100k,300k,1M)")
     parser.add_argument("--quick", action="store_true", help="20k and 50k customers, smoke run")
@@ -1205,11 +1192,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--memory-cap-gb", type=float, default=18.0)
     parser.add_argument("--report-only", type=Path, help="re-render the doc from a results file")
+    _docs.add_target_flag(parser)
     args = parser.parse_args(argv)
 
     if args.report_only:
-        write_doc(render(json.loads(args.report_only.read_text())), args.doc)
-        return
+        return write_doc(json.loads(args.report_only.read_text()), args.doc, args.fail_on_target)
     if args.sizes:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
     else:
@@ -1223,7 +1210,6 @@ def main(argv: list[str] | None = None) -> None:
     # processes share the 2 cores (measured: 50 trees on 20k rows 1.1 s vs 11-13 s at load
     # 7); passive waiting measures the code rather than the neighbours. Override freely.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    shown = " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     plan = Plan(
         sizes=sizes,
         runs=runs,
@@ -1233,7 +1219,7 @@ def main(argv: list[str] | None = None) -> None:
         apply_customers=args.apply_customers,
         explain_rows=args.explain_rows,
         memory_cap_gb=args.memory_cap_gb,
-        command=f"python benchmarks/speed.py {shown}".strip(),
+        command=_docs.command_line("speed", argv),
         prepare_only=args.prepare_only,
         note=args.note,
         stages=args.stages.split(",") if args.stages else None,
@@ -1242,10 +1228,9 @@ def main(argv: list[str] | None = None) -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     results = run(plan)
     if plan.prepare_only:
-        return
-    write_doc(render(results), args.doc)
-    _log(f"wrote {args.doc}")
+        return 0
+    return write_doc(results, args.doc, args.fail_on_target)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

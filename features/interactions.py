@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import registry
 from features.windows import (
     count_per_customer,
     customer_positions,
@@ -23,25 +24,12 @@ from features.windows import (
 )
 
 GRIEVANCE_KINDS = ("support_ticket", "complaint", "price_complaint")
+# the kinds the contract reads; any other kind is a usage event (features.usage)
+CONTRACT_KINDS = (*GRIEVANCE_KINDS, "outreach", "survey")
 
-# feature -> optional interaction columns it needs (required columns are always there)
-INTERACTION_FEATURES: dict[str, tuple[str, ...]] = {
-    "tickets_90d": (),
-    "tickets_365d": (),
-    "complaints_90d": (),
-    "complaints_365d": (),
-    "price_complaints_180d": (),
-    "days_since_last_contact": (),
-    "unresolved_30d": ("resolved",),
-    "unresolved_90d": ("resolved",),
-    "unresolved_share_90d": ("resolved",),
-    "mean_resolution_hours_180d": ("resolution_hours",),
-    "satisfaction_last": ("satisfaction",),
-    "satisfaction_mean_365d": ("satisfaction",),
-    "satisfaction_trend": ("satisfaction",),
-    "outreach_response_rate_180d": ("responded",),
-    "outreach_ignored_90d": ("responded",),
-}
+# feature -> optional interaction columns it needs (required columns are always there;
+# declared in features/registry.py)
+INTERACTION_FEATURES: dict[str, tuple[str, ...]] = registry.needs(registry.INTERACTIONS)
 
 
 def observable(columns: set[str]) -> list[str]:
@@ -85,7 +73,10 @@ def interaction_features(
     out["complaints_90d"] = count(complaints & days_90)
     out["complaints_365d"] = count(complaints & days_365)
     out["price_complaints_180d"] = count(price_complaints & days_180)
-    last_contact = values_at(ts, latest_per_customer(pos, ts, n))
+    # contact is a conversation (ticket, complaint, survey, outreach); usage events of a
+    # product are not, or a subscriber who stops using it would read as "never contacted"
+    talked = kind.isin(CONTRACT_KINDS).to_numpy(dtype=bool, na_value=False)
+    last_contact = values_at(ts[talked], latest_per_customer(pos[talked], ts[talked], n))
     out["days_since_last_contact"] = days_before(cutoff, pd.Series(last_contact, index=customers))
 
     columns = set(interactions.columns)

@@ -38,11 +38,12 @@ from features.windows import as_cutoff, before_cutoff, in_window
 
 NEW_REVENUE_WARNING_SHARE = 0.70
 
-# The action_rule values of the playbook overrides (models.playbook.GRIEVANCE,
-# LEAVE_ALONE and SEASONAL_GAP; features may not import models, a unit test keeps them equal).
+# The action_rule values of the playbook's override rules, declared here because the
+# KPIs count them and features may not import models; models.playbook reads them.
 GRIEVANCE_RULE = "grievance"
 LEAVE_ALONE_RULE = "leave_alone"
 SEASONAL_GAP_RULE = "seasonal_gap"
+RENEWAL_SOON_RULE = "renewal_soon"
 
 
 def _share(numerator: float, denominator: float) -> float:
@@ -125,8 +126,9 @@ def risk_kpis(scored: pd.DataFrame, listed: pd.DataFrame) -> dict[str, float]:
     Returns:
         ``customers_scored``, ``customers_at_risk`` (on the list), ``revenue_at_risk``
         (the list's value at risk), ``expected_value_scored`` (all customers),
-        ``leave_alone_count``, ``seasonal_gap_count`` (off-season, not called) and
-        ``grievance_count``, all three over every scored customer.
+        ``leave_alone_count``, ``seasonal_gap_count`` (off-season, not called),
+        ``grievance_count`` and ``renewal_soon_count`` (call before the renewal), all
+        four over every scored customer.
     """
     rule = scored["action_rule"]
     return {
@@ -137,4 +139,5 @@ def risk_kpis(scored: pd.DataFrame, listed: pd.DataFrame) -> dict[str, float]:
         "leave_alone_count": float((rule == LEAVE_ALONE_RULE).sum()),
         "seasonal_gap_count": float((rule == SEASONAL_GAP_RULE).sum()),
         "grievance_count": float((rule == GRIEVANCE_RULE).sum()),
+        "renewal_soon_count": float((rule == RENEWAL_SOON_RULE).sum()),
     }

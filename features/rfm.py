@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import registry
 from features.windows import (
     count_per_customer,
     customer_index,
@@ -19,28 +20,8 @@ from features.windows import (
     window_mask,
 )
 
-RFM_FEATURES = (
-    "days_since_last_purchase",
-    "tenure_days",
-    "lifetime_purchases",
-    "purchases_30d",
-    "purchases_90d",
-    "purchases_prior_90d",
-    "purchases_365d",
-    "spend_90d",
-    "spend_prior_90d",
-    "spend_365d",
-    "avg_order_value",
-    "mean_gap_days",
-    "gap_std_days",
-    "max_gap_days",
-    "overdue_ratio",
-    "purchase_trend_90d",
-    "spend_change_90d",
-    "purchases_same_season_last_year",
-    "peak_month_share",
-    "purchase_days",
-)
+# declared, with their reasons and words, in features/registry.py
+RFM_FEATURES: tuple[str, ...] = registry.names(registry.RFM)
 
 
 def purchases_only(transactions: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import registry
 from features.windows import (
     count_per_customer,
     customer_positions,
@@ -22,19 +23,8 @@ from features.windows import (
     window_mask,
 )
 
-# feature -> optional transaction columns it needs
-SIGNAL_FEATURES: dict[str, tuple[str, ...]] = {
-    "discount_share_90d": ("discount",),
-    "discount_share_change_90d": ("discount",),
-    "category_shift_90d": ("category",),
-    "new_category_share_90d": ("category",),
-    "quantity_change_90d": ("quantity",),
-    "region_changed": ("region",),
-    "online_share_change_90d": ("channel",),
-    "failed_payments_180d": ("payment_status",),
-    "late_payments_180d": ("payment_status",),
-    "refunds_180d": (),
-}
+# feature -> optional transaction columns it needs (declared in features/registry.py)
+SIGNAL_FEATURES: dict[str, tuple[str, ...]] = registry.needs(registry.SIGNALS)
 
 
 def observable(columns: set[str]) -> list[str]:

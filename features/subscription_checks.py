@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contracts import _bad_values_error
+from features.contracts.messages import _bad_values_error
 
 
 def check_periods(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import registry
+
 ACTIVE = "active"
 LAPSED = "lapsed"
 
@@ -34,17 +36,9 @@ PERIOD_MONTHS: dict[str, int] = {
 # a row starting within this long after the previous row ended continues it (a plan change)
 CONTINUATION = pd.Timedelta(days=1)
 
-# feature -> optional subscription columns it needs (the required ones are always there)
-SUBSCRIPTION_FEATURES: dict[str, tuple[str, ...]] = {
-    "subscription_tenure_days": (),
-    "days_to_renewal": (),
-    "periods_paid_in_plan": (),
-    "on_annual_plan": ("billing_period",),
-    "plan_changes_365d": (),
-    "downgrades_365d": ("amount",),
-    "price_change": ("amount",),
-    "paused_days_365d": (),
-}
+# feature -> optional subscription columns it needs (the required ones are always there;
+# declared in features/registry.py)
+SUBSCRIPTION_FEATURES: dict[str, tuple[str, ...]] = registry.needs(registry.SUBSCRIPTIONS)
 
 
 def observable(columns: set[str] | None) -> list[str]:

@@ -10,10 +10,19 @@ deterministic) each get the metric families the churn literature uses:
 * ``usage_<kind>_days_since``: days since the kind was last seen (missing: never);
 * ``usage_<kind>_active_days_90d``: share of the last 90 days with at least one.
 
+One ratio family reads the chosen kinds together: the share of their events that are
+negative-sounding (a kind whose sanitised name contains one of :data:`NEGATIVE_WORDS`:
+``hide_post``, ``report_user``, ``app_error``, ...), as ``negative_usage_share_30d`` /
+``_90d`` (missing without usage events in the window) and
+``negative_usage_share_change_30d`` (the last 30 days' share minus the 30 days'
+before, in share points). They exist only when the chosen kinds hold a negative kind
+and another one; otherwise the share could only be missing, 0 or 1 everywhere.
+
 The kinds are chosen once, when a model is trained (:func:`choose_usage_kinds`), and
 found again at scoring from the model's feature names (:func:`kinds_in_features`), so
-the feature set is bounded (5 per kind) and the same at every cutoff. ``<kind>`` is the
-kind sanitised to lower-case letters, digits and underscores (:func:`sanitise`).
+the feature set is bounded (5 per kind, 3 ratios) and the same at every cutoff.
+``<kind>`` is the kind sanitised to lower-case letters, digits and underscores
+(:func:`sanitise`).
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from features.interactions import GRIEVANCE_KINDS
+from features import registry
+from features.interactions import CONTRACT_KINDS
+from features.registry import USAGE_FEATURES
 from features.windows import (
     count_per_customer,
     customer_positions,
@@ -35,12 +46,25 @@ from features.windows import (
 )
 
 # kinds the interaction-quality features already read (features.interactions)
-CONTRACT_KINDS = (*GRIEVANCE_KINDS, "outreach", "survey")
-USAGE_METRICS = ("30d", "90d", "trend_30d", "days_since", "active_days_90d")
-DEFAULT_TOP_KINDS = 5
-USAGE_FEATURE = re.compile(
-    r"usage_(?P<kind>[a-z0-9_]+?)_(?P<metric>" + "|".join(USAGE_METRICS) + ")"
+# the usage_<kind>_<metric> names, declared as a pattern in features/registry.py
+USAGE_METRICS: tuple[str, ...] = USAGE_FEATURES.metrics
+USAGE_FEATURE: re.Pattern[str] = USAGE_FEATURES.pattern
+# the ratio features, declared one by one in features/registry.py (fixed names)
+USAGE_RATIOS: tuple[str, ...] = registry.names(registry.USAGE)
+# a kind is negative when its sanitised name contains one of these (a business whose
+# vocabulary differs passes its own words)
+NEGATIVE_WORDS: tuple[str, ...] = (
+    "unsubscribe",
+    "cancel",
+    "complaint",
+    "error",
+    "report",
+    "block",
+    "downgrade",
+    "dislike",
+    "hide",
 )
+DEFAULT_TOP_KINDS = 5
 _MAX_NAME = 40
 
 
@@ -50,9 +74,30 @@ def sanitise(kind: str) -> str:
     return name or "kind"
 
 
-def usage_feature_names(kinds: Iterable[str]) -> list[str]:
-    """Feature names for these kinds, kind by kind, in :data:`USAGE_METRICS` order."""
-    return [f"usage_{sanitise(k)}_{metric}" for k in kinds for metric in USAGE_METRICS]
+def negative_kinds(
+    kinds: Iterable[str], negative_words: Iterable[str] = NEGATIVE_WORDS
+) -> tuple[str, ...]:
+    """The kinds whose sanitised name contains one of ``negative_words``, in order."""
+    words = [sanitise(w) for w in negative_words]
+    return tuple(k for k in kinds if any(w in sanitise(k) for w in words))
+
+
+def has_ratios(kinds: Iterable[str], negative_words: Iterable[str] = NEGATIVE_WORDS) -> bool:
+    """True when the kinds hold a negative kind and another: the ratios can vary."""
+    kinds = list(dict.fromkeys(kinds))
+    return 0 < len(negative_kinds(kinds, negative_words)) < len(kinds)
+
+
+def usage_feature_names(
+    kinds: Iterable[str], negative_words: Iterable[str] = NEGATIVE_WORDS
+) -> list[str]:
+    """Feature names for these kinds, kind by kind, in :data:`USAGE_METRICS` order, then
+    :data:`USAGE_RATIOS` when :func:`has_ratios`."""
+    kinds = list(kinds)
+    names = [f"usage_{sanitise(k)}_{metric}" for k in kinds for metric in USAGE_METRICS]
+    if has_ratios(kinds, negative_words):
+        names += USAGE_RATIOS
+    return names
 
 
 def kind_counts(interactions: pd.DataFrame | None) -> pd.Series:
@@ -88,7 +133,7 @@ def kinds_in_features(
 ) -> tuple[str, ...]:
     """The kinds of ``interactions`` whose usage features are in ``feature_names`` (a
     trained model's), in the model's order; what scoring must build again."""
-    wanted = [m.group("kind") for m in map(USAGE_FEATURE.fullmatch, feature_names) if m]
+    wanted = [str(m.group("kind")) for m in map(USAGE_FEATURE.fullmatch, feature_names) if m]
     order = list(dict.fromkeys(wanted))
     by_name = {sanitise(k): k for k in kind_counts(interactions).index[::-1]}
     return tuple(by_name.get(name, name) for name in order)
@@ -139,15 +184,20 @@ def usage_features(
     cutoff: pd.Timestamp,
     customers: pd.Index,
     kinds: Iterable[str],
+    negative_words: Iterable[str] = NEGATIVE_WORDS,
 ) -> pd.DataFrame:
     """The usage metric families per customer for each kind (zero counts and a missing
-    "days since" for customers who never showed the kind).
+    "days since" for customers who never showed the kind), then the ratios.
 
     Args:
         interactions: validated interactions, all rows before ``cutoff``.
         cutoff: the cutoff (midnight).
         customers: the customer ids to produce rows for.
         kinds: interaction kinds as they appear in ``kind``.
+        negative_words: what makes a kind negative (:func:`negative_kinds`).
+
+    Returns:
+        Frame indexed like ``customers`` with :func:`usage_feature_names` columns.
     """
     kinds = list(kinds)
     n = len(customers)
@@ -159,8 +209,14 @@ def usage_features(
     last_30, last_90 = window_mask(ts, cutoff, 30), window_mask(ts, cutoff, 90)
     prior_30 = window_mask(ts, cutoff, 60, end_days_ago=30)
     day_before = np.floor((cutoff.to_datetime64() - ts) / np.timedelta64(1, "D")).astype(np.int64)
+    negative = set(negative_kinds(kinds, negative_words))
+    used = np.zeros(len(ts), dtype=bool)
+    bad = np.zeros(len(ts), dtype=bool)
     for kind in kinds:
         rows = equals_mask(interactions["kind"], kind) & (pos >= 0)
+        used |= rows
+        if kind in negative:
+            bad |= rows
         name = f"usage_{sanitise(kind)}"
         recent = count_per_customer(pos, n, rows & last_30)
         prior = count_per_customer(pos, n, rows & prior_30)
@@ -173,4 +229,44 @@ def usage_features(
         days = np.flatnonzero(rows & last_90)
         pairs = np.unique(pos[days] * 90 + day_before[days])
         out[f"{name}_active_days_90d"] = count_per_customer(pairs // 90, n) / 90.0
+    if has_ratios(kinds, negative_words):
+        share = {
+            window: _share(
+                count_per_customer(pos, n, bad & mask), count_per_customer(pos, n, used & mask)
+            )
+            for window, mask in (("30d", last_30), ("90d", last_90), ("prior", prior_30))
+        }
+        out["negative_usage_share_30d"] = share["30d"]
+        out["negative_usage_share_90d"] = share["90d"]
+        out["negative_usage_share_change_30d"] = share["30d"] - share["prior"]
     return out
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """``part / whole``, missing where ``whole`` is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(whole > 0, part / whole, np.nan)
+
+
+def usage_trend(features: pd.DataFrame) -> pd.Series:
+    """Each customer's usage trend over every kind the features hold: the kinds'
+    ``usage_<kind>_trend_30d`` averaged with their ``usage_<kind>_90d`` counts as
+    weights, so the kinds they use most count most. Each trend is capped at +1 (usage
+    doubled): a kind rising from next to nothing ((5 - 0) / 1 = +5) must not hide the
+    fall of the others. Missing for customers with no usage event in 90 days, and for
+    everyone when the features hold no usage kind.
+    """
+    kinds = [
+        m.group("kind")
+        for m in map(USAGE_FEATURE.fullmatch, features.columns)
+        if m and m.group("metric") == "trend_30d"
+    ]
+    kinds = [k for k in kinds if f"usage_{k}_90d" in features]
+    if not kinds:
+        return pd.Series(np.nan, index=features.index, name="usage_trend")
+    weights = features[[f"usage_{k}_90d" for k in kinds]].fillna(0.0).to_numpy(float)
+    trends = features[[f"usage_{k}_trend_30d" for k in kinds]].fillna(0.0).to_numpy(float)
+    trends = np.minimum(trends, 1.0)
+    total = weights.sum(axis=1)
+    trend = _share((weights * trends).sum(axis=1), total)
+    return pd.Series(trend, index=features.index, name="usage_trend")

@@ -17,6 +17,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from models.thresholds import HOLDOUT_SHARE, MIN_GROUP
+
 CONTACT = "contact"
 HOLDOUT = "holdout"
 RISK_BAND = "risk_band"
@@ -24,6 +26,7 @@ DEFAULT_STRATA = ("list", "action_rule", RISK_BAND)
 NOT_ENOUGH = "not enough data yet"
 MEASURED = "measured"
 OVERALL = "overall"
+
 EVALUATION_COLUMNS = (
     "list",
     "action_rule",
@@ -36,6 +39,9 @@ EVALUATION_COLUMNS = (
     "ci_high",
     "mean_expected_value",
     "value_saved",
+    "reach_rate",
+    "effect_if_reached",
+    "holdout_contacted",
     "status",
 )
 _Z95 = NormalDist().inv_cdf(0.975)
@@ -94,7 +100,7 @@ def _holdout_targets(sizes: pd.Series, share: float, campaign: str) -> pd.Series
 def assign_groups(
     listed: pd.DataFrame,
     campaign: str,
-    holdout_share: float = 0.10,
+    holdout_share: float = HOLDOUT_SHARE,
     strata: Sequence[str] = DEFAULT_STRATA,
     earlier: pd.DataFrame | None = None,
     bands: Sequence[float] = (0.5, 0.7),
@@ -154,9 +160,12 @@ def retention_outcomes(
     horizon_days: int,
     data_end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """One row per (campaign, customer): their first listing, and whether they came back.
+    """One row per customer listing that opens a horizon, and whether they came back.
 
-    A listing is measured once its horizon has passed in the data (``score_date +
+    A customer listed night after night is measured once per horizon: from the first
+    listing, the next one counted is at least a horizon later (overlapping windows would
+    count one purchase several times and make the interval too narrow). A listing is
+    measured once its horizon has passed in the data (``score_date +
     horizon <= data_end``; default: the day after the last transaction). Retained = a
     purchase (positive amount) in ``[score_date, score_date + horizon)``.
     """
@@ -170,7 +179,7 @@ def retention_outcomes(
         score_date=pd.to_datetime(history["score_date"]),
         customer_id=history["customer_id"].astype(str),
     ).sort_values(["score_date", "customer_id"], kind="stable")
-    listings = listings.drop_duplicates(["campaign", "customer_id"], keep="first")
+    listings = listings.loc[once_per_horizon(listings, horizon)]
     listings = listings.loc[listings["score_date"] + horizon <= data_end].reset_index(drop=True)
     purchases = transactions.loc[transactions["amount"] > 0, ["customer_id", "timestamp"]].astype(
         {"customer_id": str}
@@ -182,6 +191,88 @@ def retention_outcomes(
     retained = np.zeros(len(listings), dtype=bool)
     retained[joined.loc[inside, "index"].unique()] = True
     return listings.assign(retained=retained)
+
+
+def matured_outcomes(
+    history: pd.DataFrame, transactions: pd.DataFrame, horizon_days: int, cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """The listings whose horizon ended by ``cutoff``, judged on transactions before it.
+
+    What a night scored at ``cutoff`` may know of its earlier lists: a night scored in
+    the past never learns from what came after it.
+    """
+    before = transactions.loc[transactions["timestamp"] < cutoff]
+    return retention_outcomes(history, before, horizon_days, data_end=cutoff)
+
+
+def once_per_horizon(listings: pd.DataFrame, horizon: pd.Timedelta) -> np.ndarray:
+    """Mask of the listings that open a new horizon for their customer (sorted by date)."""
+    keep = np.zeros(len(listings), dtype=bool)
+    last: dict[str, pd.Timestamp] = {}
+    for position, (customer, day) in enumerate(
+        zip(listings["customer_id"], listings["score_date"], strict=True)
+    ):
+        if customer not in last or day >= last[customer] + horizon:
+            keep[position] = True
+            last[customer] = day
+    return keep
+
+
+def with_reach(outcomes: pd.DataFrame, contacts: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """Outcomes with ``reached``: the CRM shows the customer reached inside the listing's
+    horizon (a contact row whose ``reached`` is not False).
+
+    For the contact group it tells "assigned a call" from "actually called"; a held-out
+    customer who was reached anyway is a leak in the control group, counted in the
+    evaluation.
+    """
+    if outcomes.empty:
+        return outcomes.assign(reached=pd.Series(dtype=bool))
+    made = contacts
+    if "reached" in made:
+        made = made.loc[made["reached"].fillna(True).astype(bool)]
+    made = made[["customer_id", "timestamp"]].astype({"customer_id": str})
+    horizon = pd.Timedelta(days=horizon_days)
+    joined = (
+        outcomes[["customer_id", "score_date"]]
+        .astype({"customer_id": str})
+        .reset_index()
+        .merge(made, on="customer_id")
+    )
+    inside = (joined["timestamp"] >= joined["score_date"]) & (
+        joined["timestamp"] < joined["score_date"] + horizon
+    )
+    reached = np.zeros(len(outcomes), dtype=bool)
+    reached[joined.loc[inside, "index"].unique()] = True
+    return outcomes.assign(reached=reached)
+
+
+def _stratified_difference(rows: pd.DataFrame) -> tuple[float, float, float]:
+    """Contact and holdout retention compared within each stratum, then averaged.
+
+    Holdouts are drawn per list x action x risk band, and rounding gives small strata
+    more or fewer than the share: pooling the groups would compare different mixes of
+    customers. Each stratum's difference is weighted by its contacted customers (the
+    effect among those called); strata without both groups drop out. Returns the
+    weighted contact and holdout retention and the difference's variance.
+    """
+    keys = [c for c in ("list", "action_rule") if c in rows]
+    work = rows.assign(retained=rows["retained"].astype(float))
+    if "churn_probability" in rows:
+        work[RISK_BAND] = risk_bands(rows["churn_probability"]).to_numpy()
+        keys.append(RISK_BAND)
+    if not keys:
+        work["_all"], keys = 0, ["_all"]
+    arms = work.groupby([*keys, "group"], sort=True, observed=True)["retained"].agg(
+        ["mean", "count"]
+    )
+    table = arms.unstack("group")
+    both = table.dropna(subset=[("count", CONTACT), ("count", HOLDOUT)])
+    n1, n0 = both[("count", CONTACT)], both[("count", HOLDOUT)]
+    p1, p0 = both[("mean", CONTACT)], both[("mean", HOLDOUT)]
+    weight = n1 / n1.sum()
+    variance = (weight**2 * (p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)).sum()
+    return float((weight * p1).sum()), float((weight * p0).sum()), float(variance)
 
 
 def _effect(rows: pd.DataFrame, min_group: int) -> dict[str, object]:
@@ -201,27 +292,45 @@ def _effect(rows: pd.DataFrame, min_group: int) -> dict[str, object]:
         "ci_high": math.nan,
         "mean_expected_value": value,
         "value_saved": math.nan,
+        "reach_rate": math.nan,
+        "effect_if_reached": math.nan,
+        "holdout_contacted": math.nan,
         "status": NOT_ENOUGH,
     }
+    if "reached" in rows:
+        row["reach_rate"] = float(contact["reached"].mean()) if n1 else math.nan
+        row["holdout_contacted"] = float(holdout["reached"].sum())
     if min(n1, n0) < min_group:
         return row
+    p1, p0, variance = _stratified_difference(rows)
     difference = p1 - p0
-    half = _Z95 * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    half = _Z95 * math.sqrt(variance)
+    reach = float(row["reach_rate"])  # type: ignore[arg-type]
     return row | {
+        "retention_contact": p1,
+        "retention_holdout": p0,
         "difference": difference,
         "ci_low": difference - half,
         "ci_high": difference + half,
         "value_saved": difference * n1 * value,
+        # the effect of a call that happened: the assignment's effect over the share of
+        # the contact group actually reached (nobody held out is reached by the campaign)
+        "effect_if_reached": difference / reach if reach > 0 else math.nan,
         "status": MEASURED,
     }
 
 
-def evaluate_campaigns(outcomes: pd.DataFrame, min_group: int = 30) -> pd.DataFrame:
+def evaluate_campaigns(outcomes: pd.DataFrame, min_group: int = MIN_GROUP) -> pd.DataFrame:
     """Retention of contacted vs held-out customers, overall and per list x action rule.
 
-    The difference (contact - holdout) has a 95% normal-approximation interval for a
-    difference of proportions; value saved = difference x contacted x mean expected value
-    of the contacted. Groups smaller than ``min_group`` give "not enough data yet".
+    The difference (contact - holdout) is compared within each stratum the holdouts were
+    drawn in (list x action rule x risk band) and averaged over the contacted; it has a
+    95% normal-approximation interval (the strata's differences of proportions), and
+    once measured the retention columns are those stratum-weighted rates. Value saved =
+    difference x contacted x mean expected value of the contacted. Groups smaller than
+    ``min_group`` give "not enough data yet". With a ``reached`` column (:func:`with_reach`),
+    also the share of the contact group reached, the effect of a call that was made
+    (difference / reach rate) and the held-out customers reached anyway.
 
     Args:
         outcomes: from :func:`retention_outcomes`: ``list``, ``action_rule``, ``group``,

@@ -7,6 +7,8 @@ from typing import Any
 
 from xgboost import XGBClassifier
 
+from features import registry
+
 DEFAULT_PARAMS: dict[str, Any] = {
     # shallow trees, a brisk rate and at most 200 of them: SHAP time grows with trees x
     # leaves. Against 0.05 / depth 5 / up to 800 trees this costs <= 0.001 ROC-AUC on the
@@ -29,21 +31,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "random_state": 0,
 }
 
-# Directions the business knows for certain: more grievances, payment trouble or ignored
-# contact never make a customer *safer*; more satisfaction never makes them riskier.
-# Constraining these keeps explanations sane where data is thin.
-MONOTONE: dict[str, int] = {
-    "unresolved_30d": 1,
-    "unresolved_90d": 1,
-    "unresolved_share_90d": 1,
-    "complaints_90d": 1,
-    "price_complaints_180d": 1,
-    "outreach_ignored_90d": 1,
-    "failed_payments_180d": 1,
-    "late_payments_180d": 1,
-    "satisfaction_last": -1,
-    "satisfaction_mean_365d": -1,
-}
+# Directions the business knows for certain (features/registry.py, `monotone`): more
+# grievances, payment trouble or ignored contact never make a customer *safer*; more
+# satisfaction never makes them riskier. Constraining these keeps explanations sane
+# where data is thin.
+MONOTONE: dict[str, int] = registry.monotone_directions()
 
 
 def monotone_constraints(feature_names: Iterable[str]) -> dict[str, int]:
@@ -51,8 +43,12 @@ def monotone_constraints(feature_names: Iterable[str]) -> dict[str, int]:
     return {name: MONOTONE[name] for name in feature_names if name in MONOTONE}
 
 
-def build_classifier(feature_names: Iterable[str] = (), **overrides: Any) -> XGBClassifier:
-    """An unfitted XGBoost classifier with the project's defaults, overridable.
+def classifier_params(feature_names: Iterable[str] = (), **overrides: Any) -> dict[str, Any]:
+    """The project's XGBoost parameters: defaults, the known monotone directions of
+    ``feature_names`` (unless ``overrides`` sets its own), then ``overrides``.
+
+    The local classifier and the Dask engine (:func:`pipelines.engines.dask_train`)
+    both start from this, so they cannot drift apart.
 
     Args:
         feature_names: the training columns, to attach the known monotone directions.
@@ -62,4 +58,14 @@ def build_classifier(feature_names: Iterable[str] = (), **overrides: Any) -> XGB
     constraints = monotone_constraints(feature_names)
     if constraints and "monotone_constraints" not in overrides:
         params["monotone_constraints"] = constraints
-    return XGBClassifier(**params)
+    return params
+
+
+def build_classifier(feature_names: Iterable[str] = (), **overrides: Any) -> XGBClassifier:
+    """An unfitted XGBoost classifier with the project's defaults, overridable.
+
+    Args:
+        feature_names: the training columns, to attach the known monotone directions.
+        **overrides: any XGBClassifier parameter.
+    """
+    return XGBClassifier(**classifier_params(feature_names, **overrides))

@@ -12,6 +12,7 @@ import pandas as pd
 import xgboost as xgb
 
 from models.reasons import REASONS, ReasonMap, describe
+from models.thresholds import MIN_REASON_CONFIDENCE, MIN_REASON_SCORE
 
 REASON_COLUMNS = tuple(f"reason_{r}" for r in REASONS)
 
@@ -44,7 +45,9 @@ def reason_scores(contribs: pd.DataFrame, reason_map: ReasonMap) -> pd.DataFrame
 
 
 def top_reasons(
-    scores: pd.DataFrame, min_score: float = 0.2, min_confidence: float = 0.2
+    scores: pd.DataFrame,
+    min_score: float = MIN_REASON_SCORE,
+    min_confidence: float = MIN_REASON_CONFIDENCE,
 ) -> pd.DataFrame:
     """Top reason per customer, and how clearly it beats the runner-up.
 

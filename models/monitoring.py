@@ -23,7 +23,11 @@ def reference_profile(frame: pd.DataFrame, bins: int = 10) -> dict[str, dict]:
     for column in frame.columns:
         values = frame[column].astype(float)
         present = values.dropna()
-        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))) if len(present) else []
+        edges: list[float] = (
+            np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))).tolist()
+            if len(present)
+            else []
+        )
         profile[column] = {
             "edges": [float(e) for e in edges],
             "shares": _shares(values, list(edges)),

@@ -1,7 +1,17 @@
-"""Recommended action per customer: the playbook table plus its two override rules.
+"""Recommended action per customer: the playbook table plus its override rules.
+
+Checked in this order, the first that holds wins:
 
 1. Do not fan the fire: an open grievance gets an apology and compensation first.
-2. Leave well alone: a valuable customer with no sign of decline is not called.
+2. Renewal soon: a subscriber whose plan renews soon while their usage falls gets a
+   call before the renewal, the one date they decide on (valuable or not: falling usage
+   is a sign of decline, so "leave well alone" does not hold for them).
+3. Leave well alone: a valuable customer with no sign of decline is not called.
+4. Seasonal gap: a seasonal customer inside their normal off-season gap is not called.
+
+A reason's action that assumes an open issue ("fix the open issue") is replaced by the
+playbook's ``no_open_issue`` text when the customer has none: "no contact for 40 days"
+asks for attention, not for a fix.
 """
 
 from __future__ import annotations
@@ -14,17 +24,32 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.kpis import (
+    GRIEVANCE_RULE,
+    LEAVE_ALONE_RULE,
+    RENEWAL_SOON_RULE,
+    SEASONAL_GAP_RULE,
+)
+from features.usage import usage_trend
 from models.reasons import REASONS
 
-GRIEVANCE = "grievance"
-LEAVE_ALONE = "leave_alone"
-SEASONAL_GAP = "seasonal_gap"
+# the override rules' action_rule values, declared once in features.kpis
+GRIEVANCE = GRIEVANCE_RULE
+LEAVE_ALONE = LEAVE_ALONE_RULE
+SEASONAL_GAP = SEASONAL_GAP_RULE
+RENEWAL_SOON = RENEWAL_SOON_RULE
 # rules that keep a customer off the call list
 NOT_CALLED = (LEAVE_ALONE, SEASONAL_GAP)
 DEFAULT_WIN_BACK_ACTION = "Win-back contact: invite them back and ask why they stopped"
 DEFAULT_SEASONAL_GAP_ACTION = (
     "Off-season: this gap is normal for them; reach out just before their season"
 )
+DEFAULT_RENEWAL_SOON_ACTION = (
+    "Call before the renewal: ask how they use it, show what they are missing, agree the renewal"
+)
+# what makes an issue open: an unresolved one in 90 days (when resolution is recorded),
+# else any ticket or complaint raised lately
+_RAISED = ("tickets_90d", "complaints_90d", "price_complaints_180d")
 
 
 class PlaybookError(ValueError):
@@ -46,6 +71,13 @@ class Playbook:
     seasonal_gap_slack: float = 1.1
     # per reason, for lapsed customers; empty in older playbooks (then DEFAULT_WIN_BACK)
     win_back_actions: dict[str, str] | None = None
+    renewal_soon_action: str = DEFAULT_RENEWAL_SOON_ACTION
+    max_days_to_renewal: float = 60.0
+    max_usage_trend: float = -0.25
+    renewal_annual_only: bool = True
+    # per reason, the text when no issue is open (at risk / win-back); None: the table's
+    no_open_issue_actions: dict[str, str] | None = None
+    no_open_issue_win_back: dict[str, str] | None = None
 
 
 def parse_playbook(data: object, source: str) -> Playbook:
@@ -55,7 +87,17 @@ def parse_playbook(data: object, source: str) -> Playbook:
         grievance = data["overrides"][GRIEVANCE]  # type: ignore[index]
         alone = data["overrides"][LEAVE_ALONE]  # type: ignore[index]
         seasonal = data["overrides"].get(SEASONAL_GAP) or {}  # type: ignore[index]
-        win_back = data.get("win_back")  # type: ignore[union-attr]
+        renewal = data["overrides"].get(RENEWAL_SOON) or {}  # type: ignore[index]
+        if not isinstance(renewal.get("annual_only", True), bool):
+            raise PlaybookError(f"{source}: overrides.renewal_soon.annual_only must be true/false")
+        win_back = data.get("win_back")  # type: ignore[attr-defined]
+        no_issue = data.get("no_open_issue") or {}  # type: ignore[attr-defined]
+        for section in ("actions", "win_back"):
+            unknown = [r for r in no_issue.get(section) or {} if r not in REASONS]
+            if unknown:
+                raise PlaybookError(
+                    f"{source}: no_open_issue.{section} names unknown reasons {unknown}"
+                )
         for section, table in (("actions", actions), ("win_back", win_back or {})):
             if section == "win_back" and win_back is None:
                 continue  # optional in older playbooks
@@ -80,11 +122,21 @@ def parse_playbook(data: object, source: str) -> Playbook:
             seasonal_gap_action=str(seasonal.get("action", DEFAULT_SEASONAL_GAP_ACTION)),
             seasonal_gap_slack=float(seasonal.get("gap_slack", 1.1)),
             win_back_actions=None if win_back is None else {k: str(v) for k, v in win_back.items()},
+            renewal_soon_action=str(renewal.get("action", DEFAULT_RENEWAL_SOON_ACTION)),
+            max_days_to_renewal=float(renewal.get("max_days_to_renewal", 60)),
+            max_usage_trend=float(renewal.get("max_usage_trend", -0.25)),
+            renewal_annual_only=renewal.get("annual_only", True),
+            no_open_issue_actions=_texts(no_issue.get("actions")),
+            no_open_issue_win_back=_texts(no_issue.get("win_back")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, PlaybookError):
             raise
         raise PlaybookError(f"{source}: malformed playbook ({exc!r})") from exc
+
+
+def _texts(table: dict | None) -> dict[str, str] | None:
+    return None if table is None else {str(k): str(v) for k, v in table.items()}
 
 
 def load_playbook(path: str | Path | None = None) -> Playbook:
@@ -109,6 +161,39 @@ def _grievance(features: pd.DataFrame, playbook: Playbook) -> pd.Series:
     )
 
 
+def _open_issue(features: pd.DataFrame) -> pd.Series:
+    """An issue is open: one unresolved in 90 days where resolution is recorded, else a
+    ticket or complaint raised lately; nothing known means none."""
+    if "unresolved_90d" in features:
+        return features["unresolved_90d"].fillna(0.0) >= 1
+    raised = pd.Series(0.0, index=features.index)
+    for name in _RAISED:
+        if name in features:
+            raised += features[name].fillna(0.0)
+    return raised >= 1
+
+
+def _renewal_soon(features: pd.DataFrame, playbook: Playbook) -> pd.Series:
+    """A running subscription renews within ``max_days_to_renewal`` days (an annual plan
+    where ``renewal_annual_only``) and usage is down ``max_usage_trend`` or more."""
+    nan = pd.Series(np.nan, index=features.index)
+    soon = features.get("days_to_renewal", nan) <= playbook.max_days_to_renewal
+    if playbook.renewal_annual_only:
+        soon &= features.get("on_annual_plan", nan).eq(1.0)
+    return soon & (usage_trend(features) <= playbook.max_usage_trend)
+
+
+def _actions(
+    rule: pd.Series, texts: dict[str, str], no_issue: dict[str, str] | None, open_issue: pd.Series
+) -> pd.Series:
+    """Each rule's text; a reason listed in ``no_issue`` takes that text without an issue."""
+    actions = rule.map(texts)
+    if no_issue:
+        plain = rule.isin(list(no_issue)) & ~open_issue.to_numpy(bool)
+        actions[plain] = rule[plain].map(no_issue)
+    return actions
+
+
 def recommend_win_back(
     scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook
 ) -> pd.DataFrame:
@@ -125,9 +210,8 @@ def recommend_win_back(
     rule[_grievance(f, playbook).to_numpy(bool)] = GRIEVANCE
     table = playbook.win_back_actions or {r: DEFAULT_WIN_BACK_ACTION for r in REASONS}
     texts = {**table, GRIEVANCE: playbook.grievance_action}
-    return pd.DataFrame(
-        {"recommended_action": rule.map(texts), "action_rule": rule}, index=scored.index
-    )
+    actions = _actions(rule, texts, playbook.no_open_issue_win_back, _open_issue(f))
+    return pd.DataFrame({"recommended_action": actions, "action_rule": rule}, index=scored.index)
 
 
 def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
@@ -141,7 +225,8 @@ def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) 
 
     Returns:
         Frame with ``recommended_action`` and ``action_rule`` (the reason key, or
-        ``grievance`` / ``leave_alone`` / ``seasonal_gap`` when an override fired).
+        ``grievance`` / ``renewal_soon`` / ``leave_alone`` / ``seasonal_gap`` when an
+        override fired, in that order of precedence).
 
     A seasonal customer whose only risk is the gap itself (top reason ``unidentified``)
     and who is still inside their longest normal gap is not at risk: they are waiting
@@ -170,16 +255,20 @@ def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) 
         & ~grievance
     )
 
+    renewal_soon = _renewal_soon(f, playbook)
+
+    # later assignments win: the reverse of the order of precedence
     rule = scored["top_reason"].astype(object).copy()
     rule[seasonal_gap] = SEASONAL_GAP
     rule[leave_alone] = LEAVE_ALONE
+    rule[renewal_soon.to_numpy(bool)] = RENEWAL_SOON
     rule[grievance] = GRIEVANCE
     texts = {
         **playbook.actions,
         GRIEVANCE: playbook.grievance_action,
+        RENEWAL_SOON: playbook.renewal_soon_action,
         LEAVE_ALONE: playbook.leave_alone_action,
         SEASONAL_GAP: playbook.seasonal_gap_action,
     }
-    return pd.DataFrame(
-        {"recommended_action": rule.map(texts), "action_rule": rule}, index=scored.index
-    )
+    actions = _actions(rule, texts, playbook.no_open_issue_actions, _open_issue(f))
+    return pd.DataFrame({"recommended_action": actions, "action_rule": rule}, index=scored.index)

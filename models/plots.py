@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # headless: flows run on servers and in CI
+# Figures are built without pyplot, so importing this module picks no GUI backend and
+# changes no global state: flows run on servers and in CI, notebooks keep their own backend.
+from matplotlib.figure import Figure
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import roc_curve
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from models.metrics import lift_curve  # noqa: E402
+from models.metrics import lift_curve
 
 
 def roc_figure(y_true: np.ndarray, y_score: np.ndarray, auc: float) -> Figure:
     fpr, tpr, _ = roc_curve(y_true, y_score)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     ax.plot(fpr, tpr, label=f"model (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], "--", color="grey", label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, holdout cutoff")
@@ -28,7 +27,8 @@ def roc_figure(y_true: np.ndarray, y_score: np.ndarray, auc: float) -> Figure:
 
 def lift_figure(y_true: np.ndarray, y_score: np.ndarray) -> Figure:
     curve = lift_curve(y_true, y_score)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.bar(curve["decile"], curve["lift"])
     ax.axhline(1.0, color="grey", linestyle="--")
     ax.set(
@@ -41,7 +41,8 @@ def lift_figure(y_true: np.ndarray, y_score: np.ndarray) -> Figure:
 
 def calibration_figure(y_true: np.ndarray, y_score: np.ndarray) -> Figure:
     observed, predicted = calibration_curve(y_true, y_score, n_bins=10, strategy="quantile")
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     ax.plot(predicted, observed, "o-", label="model")
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
     ax.set(
@@ -54,6 +55,7 @@ def calibration_figure(y_true: np.ndarray, y_score: np.ndarray) -> Figure:
 
 
 def shap_summary_figure(contribs: pd.DataFrame, features: pd.DataFrame) -> Figure:
+    import matplotlib.pyplot as plt  # shap draws on pyplot's current figure
     import shap  # heavy import, only when plotting
 
     shap.summary_plot(contribs.to_numpy(), features, show=False, max_display=20)

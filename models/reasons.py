@@ -1,8 +1,11 @@
 """The loss-reason taxonomy and the feature -> reason map.
 
-The map is data (``models/config/reason_map.yaml``) so a business can re-assign a
-feature without touching code, but it is validated: every model feature must have
-exactly one known reason, or the pipeline refuses to start.
+Each reason is declared once, in :data:`LOSS_REASONS` (key, label, colour, documented
+share, meaning). Each feature's default reason and phrase are declared once, in
+:mod:`features.registry`; ``models/config/reason_map.yaml`` (or a business's own file)
+only overrides them, so a business can re-assign a feature without touching code. The
+map is validated: every override must name a known feature and every feature exactly
+one known reason, or the pipeline refuses to start.
 """
 
 from __future__ import annotations
@@ -13,21 +16,57 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from features import registry
+from features.build import observable_features, unobservable_features
 from features.usage import USAGE_FEATURE, sanitise
 
-# Documented shares of lost customers by reason (../shared/domain.md section 1).
-REASON_SHARES: dict[str, float] = {
-    "poor_interaction": 0.68,
-    "unidentified": 0.14,
-    "competitor_offer": 0.09,
-    "business_change": 0.05,
-    "relocation": 0.03,
-    "financial_distress": 0.01,
-}
-REASONS: tuple[str, ...] = tuple(REASON_SHARES)
+
+@dataclass(frozen=True)
+class LossReason:
+    """One documented loss reason.
+
+    Attributes:
+        key: the name in data and config (``top_reason``, the playbook, the reason map).
+        label: the name for people ("Poor interaction").
+        colour: its colour in the report.
+        share: the documented share of lost customers it explains.
+        meaning: what it means to someone on the phone.
+    """
+
+    key: str
+    label: str
+    colour: str
+    share: float
+    meaning: str
+
+
+# Documented shares of lost customers by reason (../shared/domain.md section 1); colours
+# are Okabe-Ito (safe for colour-blind readers), grey for "no clear cause".
+# fmt: off
+LOSS_REASONS: dict[str, LossReason] = {r.key: r for r in (
+    LossReason("poor_interaction", "Poor interaction", "#D55E00", 0.68,
+               "slow or unresolved issues, low satisfaction, little or no contact"),
+    LossReason("unidentified", "Unidentified", "#7A7A7A", 0.14,
+               "no specific cause; they are simply buying less and less often"),
+    LossReason("competitor_offer", "Competitor offer", "#0072B2", 0.09,
+               "a better deal elsewhere (discount hunting, price complaints)"),
+    LossReason("business_change", "Business change", "#CC79A7", 0.05,
+               "their needs changed (different products or order sizes)"),
+    LossReason("relocation", "Relocation", "#009E73", 0.03,
+               "they moved to another region or channel"),
+    LossReason("financial_distress", "Financial distress", "#E69F00", 0.01,
+               "money trouble (failed or late payments)"),
+)}
+# fmt: on
+REASONS: tuple[str, ...] = tuple(LOSS_REASONS)
+REASON_SHARES: dict[str, float] = {key: r.share for key, r in LOSS_REASONS.items()}
+REASON_LABELS: dict[str, str] = {key: r.label for key, r in LOSS_REASONS.items()}
+REASON_COLOURS: dict[str, str] = {key: r.colour for key, r in LOSS_REASONS.items()}
+REASON_MEANINGS: dict[str, str] = {key: r.meaning for key, r in LOSS_REASONS.items()}
 
 
 class ReasonMapError(ValueError):
@@ -41,20 +80,11 @@ class FeatureReason:
 
 
 # Usage features (features.usage) are named after the business's own event kinds, so
-# they cannot be listed one by one; they are covered by the `families: usage:` entry of
-# the map, with these phrases. The default reason is `unidentified`: declining usage is
-# how every departure looks, not why it happens (domain.md section 7), and mapping it
-# to poor_interaction would send "fix the open issue" to customers with no issue. A
-# business whose kind does name a cause (support_chat, refund_request) overrides it
-# per kind under `kinds:`.
-DEFAULT_USAGE_REASON = "unidentified"
-USAGE_PHRASES: dict[str, str] = {
-    "30d": "{{{feature}:.0f}} {kind} events in the last 30 days",
-    "90d": "{{{feature}:.0f}} {kind} events in the last 90 days",
-    "trend_30d": "{kind} events {{{feature}:updown}} on the month before",
-    "days_since": "no {kind} event for {{{feature}:.0f}} days",
-    "active_days_90d": "{kind} on {{{feature}:.0%}} of the last 90 days",
-}
+# they cannot be listed one by one; the registry declares them as a pattern, with its
+# default reason and phrases, and the `families: usage:` entry of the map overrides the
+# reason (per kind under `kinds:`).
+DEFAULT_USAGE_REASON: str = registry.USAGE_FEATURES.reason
+USAGE_PHRASES: dict[str, str] = registry.USAGE_FEATURES.phrases
 
 
 class FeatureReasons(Mapping[str, "FeatureReason"]):
@@ -130,13 +160,41 @@ class ReasonMap:
         return data
 
 
-def parse_reason_map(data: object, source: str) -> ReasonMap:
-    """Validate a parsed reason-map document."""
-    if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
+def registry_entries() -> dict[str, dict[str, str]]:
+    """Every declared feature's default reason and phrase (:mod:`features.registry`)."""
+    return {f.name: {"reason": f.reason, "phrase": f.phrase} for f in registry.FEATURES}
+
+
+def parse_reason_map(data: object, source: str, over_registry: bool = False) -> ReasonMap:
+    """Validate a parsed reason-map document.
+
+    Args:
+        data: the parsed YAML: ``version``, ``features`` (feature -> ``reason`` and
+            ``phrase``) and optionally ``families: usage:``.
+        source: names the document in error messages.
+        over_registry: the document overrides the registry's defaults
+            (:func:`registry_entries`): every feature it names must be declared there,
+            an entry may give only a reason or only a phrase, and ``features:`` may be
+            left out. ``False``: the document is the whole map.
+    """
+    given = data.get("features") if isinstance(data, dict) else None
+    if given is None and over_registry and isinstance(data, dict):
+        given = {}  # overrides of the families only
+    if not isinstance(data, dict) or not isinstance(given, dict):
         raise ReasonMapError(f"{source}: expected a mapping with a `features:` mapping")
-    features: dict[str, FeatureReason] = {}
     problems = []
-    for name, entry in data["features"].items():
+    entries: dict[str, Any] = dict(given)
+    if over_registry:
+        entries = registry_entries()  # the defaults, in the registry's order
+        for name, entry in given.items():
+            if not registry.is_declared(str(name)):
+                problems.append(f"{name}: not a feature the pipeline builds (features/registry.py)")
+            elif isinstance(entry, dict) and name in entries:
+                entries[name] = {**entries[name], **entry}
+            else:
+                entries[name] = entry
+    features: dict[str, FeatureReason] = {}
+    for name, entry in entries.items():
         if not isinstance(entry, dict) or "reason" not in entry:
             problems.append(f"{name}: needs `reason:`")
             continue
@@ -146,7 +204,7 @@ def parse_reason_map(data: object, source: str) -> ReasonMap:
             continue
         phrase = str(entry.get("phrase", name.replace("_", " ") + " {" + name + "}"))
         fields = {f for _, f, _, _ in string.Formatter().parse(phrase) if f}
-        unknown_fields = fields - set(data["features"])
+        unknown_fields = fields - set(entries)
         if unknown_fields:
             problems.append(f"{name}: phrase uses unknown features {sorted(unknown_fields)}")
             continue
@@ -179,7 +237,12 @@ def parse_reason_map(data: object, source: str) -> ReasonMap:
 
 
 def load_reason_map(path: str | Path | None = None) -> ReasonMap:
-    """Load and validate the reason map (the packaged default if ``path`` is None)."""
+    """The registry's reasons and phrases with a reason-map file's overrides, validated.
+
+    Args:
+        path: the business's overrides; ``None`` reads the packaged
+            ``models/config/reason_map.yaml``.
+    """
     if path is None:
         text = resources.files("models").joinpath("config/reason_map.yaml").read_text()
         source = "models/config/reason_map.yaml"
@@ -189,7 +252,7 @@ def load_reason_map(path: str | Path | None = None) -> ReasonMap:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ReasonMapError(f"{source}: not valid YAML: {exc}") from exc
-    return parse_reason_map(data, source)
+    return parse_reason_map(data, source, over_registry=True)
 
 
 def describe(reason_map: ReasonMap, feature: str, values: Mapping[str, float]) -> str:
@@ -202,13 +265,38 @@ def describe(reason_map: ReasonMap, feature: str, values: Mapping[str, float]) -
 
 
 class _PhraseFormatter(string.Formatter):
-    """``str.format`` plus the ``updown`` spec: a relative change as "down 60%",
-    "up 25%" or "unchanged"."""
+    """``str.format`` plus two specs: ``updown``, a relative change as "down 60%",
+    "up 25%" or "unchanged"; ``points``, a change of a share as "up 15 points",
+    "down 5 points" or "unchanged"."""
 
     def format_field(self, value: object, format_spec: str) -> str:
-        if format_spec == "updown":
+        if format_spec in ("updown", "points"):
             change = float(value)  # type: ignore[arg-type]
+            size = f"{abs(change):.0%}"
+            if format_spec == "points":
+                size = size.removesuffix("%") + " points"
             if change <= -0.005:
-                return f"down {-change:.0%}"
-            return f"up {change:.0%}" if change >= 0.005 else "unchanged"
+                return f"down {size}"
+            return f"up {size}" if change >= 0.005 else "unchanged"
         return super().format_field(value, format_spec)
+
+
+def blind_spots(
+    transaction_columns: Iterable[str],
+    interaction_columns: Iterable[str] | None,
+    reason_map: ReasonMap,
+) -> tuple[list[str], list[str]]:
+    """The features these tables' columns cannot show, and the loss reasons left with no
+    signal at all (every feature that would point to them is unobservable).
+
+    Raises:
+        ReasonMapError: ``reason_map`` does not cover an observable feature.
+    """
+    tx, ix = set(transaction_columns), None
+    if interaction_columns is not None:
+        ix = set(interaction_columns)
+    have = observable_features(tx, ix)
+    reason_map.check_covers(have)
+    seen = {reason_map.reason_of(f) for f in have} - {"unidentified"}
+    blind = [r for r in REASONS if r != "unidentified" and r not in seen]
+    return unobservable_features(tx, ix), blind

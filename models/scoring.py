@@ -20,6 +20,7 @@ from models.champion import ChurnModel, model_contributions, model_feature_names
 from models.explain import REASON_COLUMNS, reason_scores, top_drivers, top_reasons
 from models.playbook import NOT_CALLED, Playbook, recommend, recommend_win_back
 from models.reasons import ReasonMap
+from models.thresholds import MIN_REASON_CONFIDENCE, MIN_REASON_SCORE, RISK_THRESHOLD
 from models.value import expected_value, value_at_risk
 
 AT_RISK = "at_risk"
@@ -84,9 +85,9 @@ def score_customers(
     horizon_days: int,
     model_version: str,
     scored_at: pd.Timestamp,
-    min_reason_score: float = 0.2,
-    min_reason_confidence: float = 0.2,
-    risk_threshold: float = 0.5,
+    min_reason_score: float = MIN_REASON_SCORE,
+    min_reason_confidence: float = MIN_REASON_CONFIDENCE,
+    risk_threshold: float = RISK_THRESHOLD,
     explain_all: bool = False,
     chunk_rows: int = 50_000,
     status: pd.DataFrame | None = None,
@@ -219,7 +220,7 @@ def _explain_chunk(
 
 
 def rank(
-    scored: pd.DataFrame, risk_threshold: float = 0.0, min_win_back_value: float = 0.0
+    scored: pd.DataFrame, risk_threshold: float = RISK_THRESHOLD, min_win_back_value: float = 0.0
 ) -> pd.DataFrame:
     """Sort and number both lists.
 
@@ -259,7 +260,7 @@ def rank(
 
 
 def at_risk_list(
-    scored: pd.DataFrame, threshold: float = 0.5, top: int | None = None
+    scored: pd.DataFrame, threshold: float = RISK_THRESHOLD, top: int | None = None
 ) -> pd.DataFrame:
     """The retention call list: ranked active customers at or above the threshold."""
     on = scored["list"].eq(AT_RISK) if "list" in scored else scored["risk_rank"].notna()

@@ -1,6 +1,7 @@
-"""Control groups in the nightly lists, and the flow that measures what the calls did.
+"""The nightly lists' history, and the flow that measures what the calls did.
 
-The logic is in :mod:`models.campaign`; this module wires it to the list history
+The logic is in :mod:`models.campaign` (control groups are assigned with the lists, in
+:func:`models.nightly.score_night`); this module wires it to the list history
 (:func:`pipelines.catalog.read_history`), the output files and MLflow.
 """
 
@@ -16,52 +17,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from models.campaign import (
-    CONTACT,
     EVALUATION_COLUMNS,
     OVERALL,
-    assign_groups,
-    campaign_id,
     evaluate_campaigns,
     retention_outcomes,
+    with_reach,
 )
 from pipelines import catalog, tracking
-from pipelines.settings import CampaignSettings, ScoreSettings
-
-
-def with_groups(
-    listed: pd.DataFrame,
-    win_back: pd.DataFrame,
-    scored: pd.DataFrame,
-    settings: ScoreSettings,
-    cutoff: pd.Timestamp,
-    out_dir: Path,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Both lists and the scores with ``campaign`` and ``group``, and the call sheet.
-
-    Customers listed earlier in the same campaign (the history before ``cutoff``) keep
-    their group. The call sheet is the contact group of both lists.
-    """
-    campaign = settings.campaign or campaign_id(cutoff, settings.campaign_period)
-    earlier = catalog.read_history(out_dir, before=cutoff)
-    if len(earlier):
-        earlier = earlier.loc[earlier["campaign"].astype(str).eq(campaign)]
-    both = assign_groups(
-        pd.concat([listed, win_back]),
-        campaign,
-        settings.holdout_share,
-        earlier=earlier if len(earlier) else None,
-        bands=settings.holdout_risk_bands,
-    )
-    listed = both.iloc[: len(listed)]
-    win_back = both.iloc[len(listed) :]
-    groups = both.set_index(both["customer_id"].astype(str))[["campaign", "group"]]
-    ids = scored["customer_id"].astype(str)
-    scored = scored.assign(
-        campaign=ids.map(groups["campaign"]).fillna(""),
-        group=ids.map(groups["group"]).fillna(""),
-    )
-    call_sheet = both.loc[both["group"].eq(CONTACT)]
-    return listed, win_back, scored, call_sheet
+from pipelines.settings import CampaignSettings
 
 
 @task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE)
@@ -111,11 +74,15 @@ def log_campaign_run(
 
 @flow(name="campaign")
 def campaign(
-    transactions: Path, out_dir: Path, settings: CampaignSettings | None = None
+    transactions: Path,
+    out_dir: Path,
+    settings: CampaignSettings | None = None,
+    contacts: Path | None = None,
 ) -> CampaignResult:
     """Did the calls help? Contact vs holdout retention of every matured listing.
 
-    Reads the list history under ``out_dir`` and the transactions, writes
+    Reads the list history under ``out_dir`` and the transactions (and the CRM's
+    ``contacts`` export, if given: who was actually reached), writes
     ``out_dir/campaign.csv`` and logs the overall effect to MLflow.
     """
     settings = settings or CampaignSettings()
@@ -123,9 +90,12 @@ def campaign(
     out_dir = Path(out_dir)
     with catalog.output_lock(out_dir):
         sales = catalog.read_table(Path(transactions), "transactions").frame
+        made = catalog.read_table(Path(contacts), "contacts").frame if contacts else None
         history = catalog.read_history(out_dir)
         data_end = sales["timestamp"].max().normalize() + pd.Timedelta(days=1)
         outcomes = retention_outcomes(history, sales, settings.horizon_days, data_end)
+        if made is not None:
+            outcomes = with_reach(outcomes, made, settings.horizon_days)
         evaluation = evaluate_campaigns(outcomes, settings.min_group_size)
         paths = catalog.write_atomic({"campaign": evaluation}, out_dir)
     day = str(data_end.date())

@@ -127,8 +127,7 @@ def read_table(path: Path, table: str, drop_duplicates: bool | None = None) -> V
 
     ``drop_duplicates``: drop exact duplicate rows (None: the table's contract default).
     """
-    tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
-    not_after = tomorrow if table != "customers" else None
+    not_after = latest_event(table)
     columns, categorical = _parquet_selection(path, table)
     try:
         return validate_table(
@@ -142,6 +141,16 @@ def read_table(path: Path, table: str, drop_duplicates: bool | None = None) -> V
         # Arrow's allocator keeps freed read buffers for reuse; hand them back so the
         # next table (or the feature code) can use that memory.
         pa.default_memory_pool().release_unused()
+
+
+def latest_event(table: str) -> pd.Timestamp | None:
+    """The latest time an input table's events may carry: the end of tomorrow (UTC).
+
+    Files and database reads refuse later events alike; None for customers (no events).
+    """
+    if table == "customers":
+        return None
+    return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
 
 
 def _parquet_selection(path: Path, table: str) -> tuple[list[str] | None, tuple[str, ...]]:

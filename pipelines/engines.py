@@ -33,8 +33,9 @@ import xgboost as xgb
 from distributed import Client
 from xgboost import dask as dxgb
 
+from features.batches import customer_batch as _partition_key  # local batches share it
 from features.build import build_features, observable_features
-from models.classifier import DEFAULT_PARAMS, build_classifier, monotone_constraints
+from models.classifier import build_classifier, classifier_params
 from models.scoring import align_features
 
 # helper columns added for the shuffle and removed before any feature code sees the rows
@@ -80,12 +81,6 @@ def _compute(collection: Any, client: Client | None) -> Any:
         if client is not None:
             return client.compute(collection).result()
         return collection.compute()
-
-
-def _partition_key(ids: pd.Series, npartitions: int) -> np.ndarray:
-    """Stable hash of each customer id -> partition number (same in every process)."""
-    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
-    return (hashed % np.uint64(npartitions)).astype(np.int64)
 
 
 def _add_keys(frame: pd.DataFrame, npartitions: int, first_row: int = 0) -> pd.DataFrame:
@@ -237,11 +232,11 @@ def dask_train(
 ) -> xgb.XGBClassifier:
     """Train with ``xgboost.dask`` and the project's parameters; early-stop on validation.
 
-    The parameters are :data:`models.classifier.DEFAULT_PARAMS` with the known monotone
-    directions, overridden by ``params``, exactly as :func:`models.training.fit_classifier`
-    uses them; only ``n_jobs`` is left to the workers (one XGBoost thread per worker
-    thread). Rows are split across workers, so row subsampling draws differ from a local
-    fit: the model is equivalent, not bit-identical.
+    The parameters are :func:`models.classifier.classifier_params` (the defaults with
+    the known monotone directions, overridden by ``params``), the function the local
+    classifier is built from; only ``n_jobs`` is left to the workers (one XGBoost
+    thread per worker thread). Rows are split across workers, so row subsampling draws
+    differ from a local fit: the model is equivalent, not bit-identical.
 
     Args:
         x_train, y_train: training rows and labels (pandas or dask, same row order).
@@ -256,11 +251,7 @@ def dask_train(
         locally trained model is: scoring, explanations, MLflow logging.
     """
     columns = list(x_train.columns)
-    settings = {**DEFAULT_PARAMS, **params}
-    if "monotone_constraints" not in params:
-        constraints = monotone_constraints(columns)
-        if constraints:
-            settings["monotone_constraints"] = constraints
+    settings = classifier_params(columns, **params)
     settings["n_jobs"] = None
     pieces = npartitions or _threads(client)
     eval_set = None

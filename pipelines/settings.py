@@ -5,11 +5,20 @@ Nothing here touches the environment or the disk at import time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from models.thresholds import (
+    HOLDOUT_SHARE,
+    MIN_GROUP,
+    MIN_REASON_CONFIDENCE,
+    MIN_REASON_SCORE,
+    RISK_THRESHOLD,
+)
 
 
 class InputPaths(BaseModel):
@@ -37,6 +46,8 @@ class DatabaseInputs(BaseModel):
     transactions: str
     interactions: str | None = None
     customers: str | None = None
+    subscriptions: str | None = None
+    # kind (transactions, interactions, customers, subscriptions) -> SELECT
     queries: dict[str, str] = Field(default_factory=dict)
     url_env: str = "CHURN_DATABASE_URL"
 
@@ -70,6 +81,10 @@ class CommonSettings(BaseModel):
     # (dask_address = an existing scheduler, tcp://host:8786; None = a local cluster)
     engine: Literal["local", "dask"] = "local"
     dask_address: str | None = None
+    # the local engine builds features this many customer batches at a time (a hash of
+    # customer_id, the Dask engine's partitioning): peak memory follows one batch, the
+    # table is the same value for value; None = all customers in one call
+    feature_batches: int | None = Field(None, ge=1, le=256)  # one open file each when cached
     # a customer is lapsed (gone, a win-back) once their silence is longer than all but
     # this share of the gaps their rhythm makes plausible (features.status)
     status_tail: float = Field(0.05, gt=0.0, lt=0.5)
@@ -107,7 +122,7 @@ class TrainSettings(CommonSettings):
 
 class ScoreSettings(CommonSettings):
     # the at-risk list holds active customers at or above this departure probability
-    risk_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    risk_threshold: float = Field(RISK_THRESHOLD, ge=0.0, le=1.0)
     top: int | None = Field(None, ge=1)
     # capacity by money: each contact costs `contact_cost`; the list holds what the budget buys
     budget: float | None = Field(None, gt=0)
@@ -120,8 +135,8 @@ class ScoreSettings(CommonSettings):
     output_url_env: str = "CHURN_DATABASE_URL"
     # a specific reason must add this much risk (log-odds) and hold this share of it,
     # else the top reason is `unidentified` (see models.explain.top_reasons)
-    min_reason_score: float = Field(0.2, ge=0.0)
-    min_reason_confidence: float = Field(0.2, ge=0.0, le=1.0)
+    min_reason_score: float = Field(MIN_REASON_SCORE, ge=0.0)
+    min_reason_confidence: float = Field(MIN_REASON_CONFIDENCE, ge=0.0, le=1.0)
     playbook: Path | None = None  # None = the packaged models/config/playbook.yaml
     # SHAP for everyone in scores.parquet (a reason for every leaver, listed or not) when
     # at most `explain_everyone_up_to` customers are scored; above that, only customers
@@ -135,10 +150,22 @@ class ScoreSettings(CommonSettings):
     # control groups (models.campaign): this share of each list x action x risk band is
     # not contacted; a customer keeps their group for the campaign (None: the score
     # date's ISO week or month, by campaign_period)
-    holdout_share: float = Field(0.10, ge=0.0, lt=1.0)
+    holdout_share: float = Field(HOLDOUT_SHARE, ge=0.0, lt=1.0)
     campaign: str | None = None
     campaign_period: Literal["week", "month"] = "week"
     holdout_risk_bands: tuple[float, ...] = (0.5, 0.7)
+
+    def check_list_table_url(self) -> None:
+        """A list table needs a database URL in ``output_url_env``.
+
+        Raises:
+            LookupError: naming the table and the variable to set.
+        """
+        if self.output_table and not os.environ.get(self.output_url_env):
+            raise LookupError(
+                f"the list table {self.output_table!r} needs a database: pass --db or set "
+                f"{self.output_url_env} to its URL (postgresql+psycopg://...)"
+            )
 
     def list_capacity(self) -> int | None:
         """How many customers the call list may hold (--top and --budget, the smaller)."""
@@ -150,7 +177,7 @@ class ScoreSettings(CommonSettings):
 
 class CampaignSettings(CommonSettings):
     # a contact vs holdout comparison needs at least this many customers in each group
-    min_group_size: int = Field(30, ge=1)
+    min_group_size: int = Field(MIN_GROUP, ge=1)
 
 
 def load_settings(cls: type[BaseModel], path: Path | None, **overrides: Any) -> Any:

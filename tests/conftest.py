@@ -30,7 +30,7 @@ def prefect_harness():
 def demo_tables(tmp_path_factory) -> dict[str, Path]:
     """A small simulated business written as Parquet, plus its ground truth."""
     from pipelines.catalog import write_atomic
-    from pipelines.simulate import simulate
+    from simulation.retail import simulate
 
     out = tmp_path_factory.mktemp("demo")
     business = simulate(n_customers=1500, seed=3)

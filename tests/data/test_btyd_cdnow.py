@@ -16,7 +16,7 @@ import pytest
 
 from features.contracts import validate_table
 from models import btyd
-from pipelines import cdnow
+from simulation import cdnow
 
 CALIBRATION_END = "1997-10-01"  # 39 weeks after 1997-01-01, as in the BG/NBD paper
 WEEK = 7.0

@@ -17,7 +17,7 @@ from features.build import build_features, observable_features
 from features.contracts import validate_table
 from features.interactions import INTERACTION_FEATURES
 from features.labels import churn_labels
-from pipelines import cdnow
+from simulation import cdnow
 
 CUTOFF = "1998-01-01"
 HORIZON_DAYS = 90
@@ -74,7 +74,7 @@ def test_file_is_found_in_the_installed_package() -> None:
 def test_lifetimes_is_never_imported() -> None:
     code = (
         "import sys\n"
-        "from pipelines.cdnow import load_cdnow\n"
+        "from simulation.cdnow import load_cdnow\n"
         "load_cdnow()\n"
         "assert 'lifetimes' not in sys.modules, 'lifetimes was imported'\n"
     )

@@ -11,7 +11,7 @@ from models.playbook import load_playbook
 from models.reasons import load_reason_map
 from models.scoring import score_customers
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
-from pipelines.simulate import simulate
+from simulation.retail import simulate
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -94,3 +97,171 @@ def test_an_unreachable_tracking_server_is_one_clear_line(tmp_path, monkeypatch,
     result = invoke("train", "--transactions", demo_tables["transactions"])
     assert result.exit_code == 2
     assert "error: MLflow tracking store http://127.0.0.1:9 is unavailable" in result.output
+
+
+def test_score_nightly_and_schedule_take_the_same_scoring_options():
+    """One definition (ScoringOptions): no flag of one scoring command is missing from another."""
+    from dataclasses import fields
+
+    import typer
+
+    from pipelines.cli_options import ScoringOptions
+
+    commands = typer.main.get_command(app).commands
+
+    def flags(name: str) -> dict[str, tuple]:
+        return {
+            p.name: (tuple(p.opts), p.type_descriptor.annotation, p.default, p.required, p.help)
+            for p in commands[name].params
+        }
+
+    shared = {f.name for f in fields(ScoringOptions)}
+    assert {"budget", "explain_all", "score_date", "top", "out_table", "engine"} <= shared
+    assert flags("score") == flags("nightly")
+    assert set(flags("score")) == shared
+    schedule = flags("schedule")
+    assert set(schedule) == shared | {"cron", "timezone"}
+    assert {name: schedule[name] for name in shared} == flags("score")
+    assert {"engine", "dask_address"} <= set(flags("features"))
+
+
+def _run_cli_in_a_fresh_process(tmp_path, *args: str):
+    """The CLI in a new interpreter; returns its exit code, stderr and which heavy
+    libraries it had imported by the time it exited."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from pipelines.cli import app\n"
+        "try:\n"
+        f"    app({list(args)!r})\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "heavy = sorted(m for m in ('prefect', 'mlflow', 'xgboost', 'dask') if m in sys.modules)\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+
+@pytest.mark.parametrize("command", ["score", "nightly", "train", "features"])
+def test_a_bad_input_is_answered_before_prefect_mlflow_or_xgboost_load(tmp_path, command):
+    bad = tmp_path / "tx.csv"
+    bad.write_text("customer_id,timestamp\nA,2024-01-01\n")
+    args = ["--transactions", str(bad)]
+    args += {"train": [], "features": ["--cutoff", "2024-02-01"]}.get(command, [])
+    args += [] if command == "train" else ["--out", str(tmp_path / "out")]
+    outcome, stderr = _run_cli_in_a_fresh_process(tmp_path, command, *args)
+    assert outcome == {"code": 2, "heavy": []}
+    assert stderr.strip() == (
+        "error: tx.csv: missing required column 'amount'; found columns 'customer_id', 'timestamp'"
+    )
+    missing = tmp_path / "missing.csv"
+    args[1] = str(missing)
+    outcome, stderr = _run_cli_in_a_fresh_process(tmp_path, command, *args)
+    assert outcome == {"code": 2, "heavy": []}
+    assert stderr.strip() == f"error: {missing}: file not found"
+
+
+def test_a_bad_score_date_is_one_line_before_any_run(tmp_path, demo_tables):
+    result = invoke(
+        "score",
+        "--transactions",
+        demo_tables["transactions"],
+        "--score-date",
+        "soon",
+        "--out",
+        tmp_path,
+    )
+    assert result.exit_code == 2
+    assert "error: --score-date 'soon' is not a date; expected YYYY-MM-DD" in result.output
+
+
+def test_features_from_files_run_without_prefect_and_write_nothing_else(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # names as a spreadsheet exports them: the flow matches them ignoring case and spaces
+    (raw / "tx.csv").write_text(
+        "\ufeffCustomer_ID , TimeStamp,AMOUNT,extra\nA,2024-01-01,10,x\nA,2024-01-20,5,y\n"
+        "B,2024-01-05,7,z\n"
+    )
+    out = tmp_path / "out"
+    args = ["features", "--transactions", str(raw / "tx.csv"), "--cutoff", "2024-02-01"]
+    outcome, stderr = _run_cli_in_a_fresh_process(tmp_path, *args, "--out", str(out))
+    assert outcome == {"code": 0, "heavy": []}, stderr
+    features = pd.read_parquet(out / "features.parquet")
+    assert features["customer_id"].tolist() == ["A", "B"]
+    assert features["lifetime_purchases"].tolist() == [2, 1]
+    # the run wrote its output and nothing in the folder it was started from
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]
+
+
+def test_features_without_prefect_equal_the_flows(tmp_path, demo_tables):
+    from pipelines.flows import build_features
+    from pipelines.one_shot import feature_file
+    from pipelines.settings import InputPaths
+
+    inputs = InputPaths(
+        transactions=demo_tables["transactions"],
+        interactions=demo_tables["interactions"],
+        customers=demo_tables["customers"],
+    )
+    said: list[tuple[str, bool]] = []
+    path, customers = feature_file(
+        inputs, "2025-06-01", tmp_path / "direct", say=lambda *line: said.append(line)
+    )
+    flow_path = build_features(inputs, "2025-06-01", tmp_path / "flow")
+    direct, flow = pd.read_parquet(path), pd.read_parquet(flow_path)
+    pd.testing.assert_frame_equal(direct, flow)
+    assert customers == len(flow) > 0
+    assert (f"{customers} customers -> {path}", False) in said
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+@pytest.mark.parametrize(
+    "name", ["missing_column.csv", "empty_table.csv", "zero_bytes.csv", "not_utf8.csv"]
+)
+def test_the_pre_check_says_what_the_flow_says(name):
+    from features.contracts import InputError
+    from pipelines.catalog import read_table
+    from pipelines.preflight_inputs import check_input_file
+
+    with pytest.raises(InputError) as flow:
+        read_table(CORPUS / name, "transactions")
+    with pytest.raises(InputError) as early:
+        check_input_file(CORPUS / name, "transactions")
+    # pandas counts a bad byte from its read buffer, the pre-check from the file's start
+    assert re.sub(r"byte \d+", "byte N", str(early.value)) == re.sub(
+        r"byte \d+", "byte N", str(flow.value)
+    )
+
+
+def test_the_pre_check_of_parquet_reads_the_schema_as_the_flow_does(tmp_path):
+    from features.contracts import InputError
+    from pipelines.catalog import read_table
+    from pipelines.preflight_inputs import check_input_file
+
+    path = tmp_path / "tx.parquet"
+    pd.DataFrame({"Customer_ID": ["a"], "timestamp": ["2024-01-01"], "Amount": [1.0]}).to_parquet(
+        path
+    )
+    check_input_file(path, "transactions")  # the flow reads it: so does the pre-check
+    assert len(read_table(path, "transactions").frame) == 1
+    stored_index = pd.DataFrame({"timestamp": ["2024-01-01"], "amount": [1.0]})
+    stored_index.index = pd.Index(["a"], name="customer_id")
+    stored_index.to_parquet(path)
+    with pytest.raises(InputError) as flow:
+        read_table(path, "transactions")
+    with pytest.raises(InputError) as early:
+        check_input_file(path, "transactions")
+    assert str(early.value) == str(flow.value)
+    assert "missing required column 'customer_id'" in str(early.value)
+    pd.DataFrame({"customer_id": [], "timestamp": [], "amount": []}).to_parquet(path)
+    with pytest.raises(InputError, match="tx.parquet: the transactions table is empty"):
+        check_input_file(path, "transactions")

@@ -23,9 +23,10 @@ from features.contracts import validate_table
 from models.playbook import load_playbook
 from models.reasons import load_reason_map
 from models.scoring import score_customers
+from models.train_stage import TrainingSets
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
 from pipelines.engines import dask_features, dask_predict, dask_train, get_client
-from pipelines.simulate import simulate
+from simulation.retail import simulate
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,6 @@ class Business:
     interactions: pd.DataFrame
     customers: pd.DataFrame
     score_date: pd.Timestamp
-
-
-@dataclass(frozen=True)
-class TrainingSets:
-    x_train: pd.DataFrame
-    y_train: pd.Series
-    x_valid: pd.DataFrame
-    y_valid: pd.Series
-    x_hold: pd.DataFrame
-    y_hold: pd.Series
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ from models.explain import REASON_COLUMNS
 from models.scoring import LIST_COLUMNS
 from pipelines import catalog, database, tracking
 from pipelines.database import (
+    DatabaseAccessError,
     DatabaseUnavailable,
+    check_database,
     read_table_sql,
     read_tables_sql,
     validate_identifier,
@@ -179,7 +181,7 @@ def test_semicolons_inside_literals_and_comments_are_not_statements(engine, sour
 def test_the_server_refuses_a_second_statement_even_if_the_check_missed_it(engine, monkeypatch):
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE victim AS SELECT 1 AS customer_id"))
-    monkeypatch.setattr(database, "_single_select", lambda query, source: query)
+    monkeypatch.setattr(database.read, "_single_select", lambda query, source: query)
     # COMMIT would end the read-only transaction and let the DROP run, if it ran at all
     with pytest.raises(InputError, match="cannot be read: .*multiple commands"):
         read_table_sql(engine, "customers", "customers", "SELECT 1 AS x; COMMIT; DROP TABLE victim")
@@ -390,6 +392,78 @@ def test_a_list_for_another_date_or_without_its_columns_is_refused(engine, list_
         conn.execute(sa.text(f'CREATE TABLE "{list_table}" (customer_id text)'))
     with pytest.raises(ValueError, match="is not a churn list"):
         write_list_sql(_list_frame(["C1"], "2025-06-01"), engine, list_table, "2025-06-01")
+
+
+# the columns newer runs write that a list table from before them lacks
+LATER_COLUMNS = ("group", "campaign", "status")
+
+
+def _make_older(engine: sa.Engine, table: str) -> None:
+    """Give the list table the layout of a version that predates ``LATER_COLUMNS``."""
+    with engine.begin() as conn:
+        drops = ", ".join(f'DROP COLUMN "{name}"' for name in LATER_COLUMNS)
+        conn.execute(sa.text(f'ALTER TABLE "{table}" {drops}'))
+
+
+def _columns(engine: sa.Engine, table: str) -> list[str]:
+    return [column["name"] for column in sa.inspect(engine).get_columns(table)]
+
+
+def test_an_older_list_table_gets_the_new_columns_and_keeps_its_rows(engine, list_table):
+    day_one = _list_frame(["C1", "C2"], "2025-06-01")
+    write_list_sql(day_one, engine, list_table, "2025-06-01")
+    _make_older(engine, list_table)
+    assert not set(LATER_COLUMNS) & set(_columns(engine, list_table))
+
+    check_database(engine, list_table)  # the owner may add them: the pre-flight passes
+    assert not set(LATER_COLUMNS) & set(_columns(engine, list_table))  # and changes nothing
+    day_two = _list_frame(["C2", "C3", "C4"], "2025-06-02")
+    assert write_list_sql(day_two, engine, list_table, "2025-06-02") == 3
+
+    assert set(_columns(engine, list_table)) == set(database.LIST_TABLE_COLUMNS)
+    old_rows, new_rows = (_stored(engine, list_table, day) for day in ("2025-06-01", "2025-06-02"))
+    assert old_rows[list(LATER_COLUMNS)].isna().all().all()  # nothing invented for them
+    assert old_rows["churn_probability"].tolist() == day_one["churn_probability"].tolist()
+    _assert_stored_equals(new_rows[day_two.columns], day_two)
+    assert new_rows[list(LATER_COLUMNS)].drop_duplicates().values.tolist() == [
+        ["contact", "2025-W22", "active"]
+    ]
+
+
+def test_a_role_that_may_not_add_the_columns_is_given_the_sql_to_run(
+    postgres_server, engine, list_table
+):
+    write_list_sql(_list_frame(["C1"], "2025-06-01"), engine, list_table, "2025-06-01")
+    _make_older(engine, list_table)
+    writer = postgres_server.create_role("older_list_writer")
+    with engine.begin() as conn:
+        grant = f'GRANT SELECT, INSERT, DELETE ON "{list_table}" TO older_list_writer'
+        conn.execute(sa.text(grant))
+    day_two = _list_frame(["C2"], "2025-06-02")
+
+    attempts = (
+        lambda: check_database(writer, list_table),
+        lambda: write_list_sql(day_two, writer, list_table, "2025-06-02"),
+    )
+    for attempt in attempts:
+        with pytest.raises(DatabaseAccessError) as refused:
+            attempt()
+        message = str(refused.value)
+        assert message.startswith(
+            f"PostgreSQL at 127.0.0.1:{postgres_server.port}/churn: postgresql:{list_table} is "
+            "an older churn list without the columns group, campaign, status, and user "
+            "older_list_writer may not add them; its owner (churn) can run: ALTER TABLE "
+        )
+        assert "\n" not in message and postgres_server.password not in message
+    assert not set(LATER_COLUMNS) & set(_columns(engine, list_table))
+    assert _stored(engine, list_table, "2025-06-02").empty
+
+    # the SQL the message gives is what the owner needs to run
+    with engine.begin() as conn:
+        conn.exec_driver_sql(message.split(" can run: ")[1])
+    assert write_list_sql(day_two, writer, list_table, "2025-06-02") == 1
+    # added columns come last in the table; the list's own order is the files'
+    _assert_stored_equals(_stored(engine, list_table, "2025-06-02")[day_two.columns], day_two)
 
 
 # --- the database going away -------------------------------------------------------

@@ -40,8 +40,9 @@ from models.scoring import (
     win_back_list,
 )
 from models.training import choose_cutoffs, fit_classifier, labelled_features, stack_cutoffs
-from pipelines.report import REQUIRED_COLUMNS, render_report, write_report
-from pipelines.simulate import simulate
+from pipelines.catalog import write_atomic
+from pipelines.report import REQUIRED_COLUMNS, render_report
+from simulation.retail import simulate
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -111,7 +112,7 @@ def run() -> dict:
 
 @pytest.fixture(scope="module")
 def report_file(run, tmp_path_factory) -> Path:
-    return write_report(run["html"], tmp_path_factory.mktemp("report") / "report.html")
+    return write_atomic({"report": run["html"]}, tmp_path_factory.mktemp("report"))["report"]
 
 
 # --- Chromium -------------------------------------------------------------------------
@@ -463,7 +464,7 @@ def test_data_is_escaped_and_nothing_is_fetched():
     drivers = DRIVERS.rename(index={"C0": evil})
     html = render_report(scored, listed, KPIS, drivers, META | {"business": "<i>Shop</i>"})
     assert "<script" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html
     assert "&lt;i&gt;Shop&lt;/i&gt;" in html
     # self-contained: no scripts, stylesheets, images or URLs of any kind
@@ -527,14 +528,48 @@ def test_refuses_frames_without_the_list_columns():
     assert "top_reason" in REQUIRED_COLUMNS
 
 
-def test_write_report_replaces_atomically(tmp_path):
-    target = tmp_path / "out" / "report.html"
-    write_report("<p>old</p>", target)
-    write_report("<p>new</p>", target)
-    assert target.read_text() == "<p>new</p>"
-    assert target.stat().st_mode & 0o777 == 0o644  # readable by staff, unlike a temp file
-    with pytest.raises(TypeError):
-        write_report(None, target)  # type: ignore[arg-type]
+def test_report_is_written_through_the_catalog_all_or_nothing(tmp_path):
+    out = tmp_path / "out"
+    scored, listed = tiny_frames()
+    html = render_report(scored, listed, KPIS, DRIVERS, META)
+    write_atomic({"report": "<p>old</p>"}, out)
+    path = write_atomic({"report": html}, out)["report"]
+    assert path == out / "report.html"
+    assert path.read_text(encoding="utf-8") == html
+    umask = os.umask(0)
+    os.umask(umask)
+    # an ordinary file for staff to open, not a private (0600) temp file
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+    def refuse() -> None:
+        raise RuntimeError("the list table refused the night")
+
     # a failed write leaves the previous report and no temp files behind
-    assert target.read_text() == "<p>new</p>"
-    assert os.listdir(target.parent) == ["report.html"]
+    with pytest.raises(RuntimeError, match="refused"):
+        write_atomic({"report": "<p>new</p>"}, out, before_replace=refuse)
+    assert path.read_text(encoding="utf-8") == html
+    assert os.listdir(out) == ["report.html"]
+
+
+def test_the_campaign_section_says_plainly_when_there_is_not_enough_data_yet():
+    from models.campaign import evaluate_campaigns
+
+    scored, listed = tiny_frames()
+    rows = [("at_risk", "grievance", "contact", 100.0, i < 30) for i in range(40)] + [
+        ("at_risk", "grievance", "holdout", 100.0, i < 20) for i in range(40)
+    ]
+    outcomes = pd.DataFrame(
+        rows, columns=["list", "action_rule", "group", "expected_value", "retained"]
+    )
+    few = render_report(
+        scored, listed, KPIS, DRIVERS, META, campaign=evaluate_campaigns(outcomes.head(45))
+    )
+    assert "Did the calls help?" in few
+    assert "Not enough data yet</strong>: 40 contacted and 5 held-out listings" in few
+    enough = render_report(
+        scored, listed, KPIS, DRIVERS, META, campaign=evaluate_campaigns(outcomes)
+    )
+    assert "Not enough data yet" not in enough
+    # 75% kept when called against 50% held out: +25 points, interval +4.5 to +45.5
+    assert "+25.0 pts (+4.5 to +45.5)" in enough
+    assert "Did the calls help?" not in render_report(scored, listed, KPIS, DRIVERS, META)

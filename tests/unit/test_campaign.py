@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from features.contracts import InputError, validate_table
 from models.campaign import (
     CONTACT,
     HOLDOUT,
@@ -15,8 +16,10 @@ from models.campaign import (
     assign_groups,
     campaign_id,
     evaluate_campaigns,
+    once_per_horizon,
     retention_outcomes,
     risk_bands,
+    with_reach,
 )
 
 
@@ -177,3 +180,71 @@ def test_small_groups_say_not_enough_data_yet():
     nothing = evaluate_campaigns(crafted_outcomes().iloc[0:0])
     assert nothing["status"].tolist() == [NOT_ENOUGH]
     assert nothing["n_contact"].tolist() == [0]
+
+
+def test_a_customer_listed_night_after_night_is_measured_once_per_horizon():
+    days = pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-30", "2025-01-31", "2025-03-05"])
+    listings = pd.DataFrame({"customer_id": ["A", "A", "A", "A", "B"], "score_date": days})
+    # A opens a window on 01-01; 01-02 and 01-30 fall inside it; 01-31 is 30 days later
+    assert once_per_horizon(listings, pd.Timedelta(days=30)).tolist() == [
+        True,
+        False,
+        False,
+        True,
+        True,
+    ]
+
+
+def test_reach_tells_assigned_from_called_and_scales_the_effect():
+    outcomes = crafted_outcomes().query("list == 'at_risk'").reset_index(drop=True)
+    outcomes["customer_id"] = [f"C{i}" for i in range(len(outcomes))]
+    outcomes["score_date"] = pd.Timestamp("2025-01-01")
+    # half the contact group reached inside the horizon; one more called too late; one
+    # marked not reached; one held-out customer reached anyway
+    contacts = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(20)] + ["C20", "C21", "C45"],
+            "timestamp": [pd.Timestamp("2025-01-05")] * 20
+            + [pd.Timestamp("2025-03-05"), pd.Timestamp("2025-01-05"), pd.Timestamp("2025-01-02")],
+            "reached": [True] * 20 + [True, False, True],
+        }
+    )
+    reached = with_reach(outcomes, contacts, horizon_days=30)
+    assert reached["reached"].sum() == 21
+    row = evaluate_campaigns(reached, min_group=30).set_index("list").loc["at_risk"]
+    assert row["reach_rate"] == 0.5
+    assert row["holdout_contacted"] == 1
+    # the assignment's effect (0.25) over the share reached
+    assert row["effect_if_reached"] == pytest.approx(0.5)
+
+
+def test_a_contacts_export_is_validated_like_every_input():
+    bad = pd.DataFrame(
+        {"customer_id": ["A", "B", "C"], "timestamp": ["2025-01-01", "not a date", "2025-01-03"]}
+    )
+    with pytest.raises(InputError, match=r"contacts\.csv: column 'timestamp'.*row 2"):
+        validate_table(bad, "contacts", "contacts.csv")
+    with pytest.raises(InputError, match="customer_id"):
+        validate_table(bad.drop(columns="customer_id"), "contacts", "contacts.csv")
+    good = validate_table(bad.drop(index=1), "contacts", "contacts.csv").frame
+    assert len(good) == 2 and good["timestamp"].dtype.kind == "M"
+
+
+def test_groups_are_compared_within_the_strata_they_were_drawn_in():
+    # no effect anywhere; the held out are mostly grievance customers, who stay more often
+    rows = (
+        [("at_risk", "grievance", CONTACT, 1.0, i < 40) for i in range(50)]
+        + [("at_risk", "grievance", HOLDOUT, 1.0, i < 32) for i in range(40)]
+        + [("at_risk", "competitor_offer", CONTACT, 1.0, i < 40) for i in range(200)]
+        + [("at_risk", "competitor_offer", HOLDOUT, 1.0, i < 2) for i in range(10)]
+    )
+    outcomes = pd.DataFrame(
+        rows, columns=["list", "action_rule", "group", "expected_value", "retained"]
+    )
+    pooled = 80 / 250 - 34 / 50  # what comparing the two groups whole would say: -0.36
+    overall = evaluate_campaigns(outcomes, min_group=30).iloc[0]
+    assert pooled == pytest.approx(-0.36)
+    assert overall["difference"] == pytest.approx(0.0, abs=1e-12)
+    # 0.8 x 50/250 + 0.2 x 200/250 for both groups, weighted by the contacted
+    assert overall["retention_contact"] == overall["retention_holdout"] == pytest.approx(0.32)
+    assert overall["ci_low"] < 0 < overall["ci_high"]

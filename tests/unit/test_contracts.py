@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from features.contracts import (
+    CONTRACT_TABLES,
     INPUT_TABLES,
     OPTIONAL,
     REQUIRED,
@@ -58,7 +59,7 @@ def _error(frame: pd.DataFrame, table: str = "transactions") -> InputError:
 
 
 def test_contract_tables_cover_every_table():
-    assert set(REQUIRED) == set(OPTIONAL) == set(INPUT_TABLES)
+    assert set(REQUIRED) == set(OPTIONAL) == set(CONTRACT_TABLES) == {*INPUT_TABLES, "contacts"}
     assert INPUT_TABLES == (*TABLES, "subscriptions")  # the optional table comes last
 
 

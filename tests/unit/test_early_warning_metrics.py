@@ -1,34 +1,15 @@
-"""The early-warning benchmark's measures on tiny frames with hand-computed answers.
-
-``benchmarks/`` is not an installed package (only features, models and pipelines are),
-so the script is loaded from its file, whatever directory pytest runs from.
-"""
+"""The early-warning benchmark's measures on tiny frames with hand-computed answers."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "early_warning.py"
+from benchmarks import early_warning as ew
 
-
-def _load():
-    name = "early_warning_benchmark"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while defined
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ew = _load()
 SCORE_DATE = pd.Timestamp("2025-09-02")
 
 
@@ -192,20 +173,3 @@ def test_targets_pass_and_fail():
         },
     }
     assert [t["pass"] for t in ew.targets(run)] == [True, False, True, True, False, False]
-
-
-def test_write_section_replaces_only_its_own(tmp_path):
-    doc = tmp_path / "b.md"
-    doc.write_text(
-        "# Benchmarks\n\n<!-- quality:start -->\nQ\n<!-- quality:end -->\n\n"
-        f"{ew.START_MARKER}\nold\n{ew.END_MARKER}\n\ntail\n"
-    )
-    ew.write_section(doc, f"{ew.START_MARKER}\nnew\n{ew.END_MARKER}\n")
-    assert doc.read_text() == (
-        "# Benchmarks\n\n<!-- quality:start -->\nQ\n<!-- quality:end -->\n\n"
-        f"{ew.START_MARKER}\nnew\n{ew.END_MARKER}\n\ntail\n"
-    )
-    fresh = tmp_path / "c.md"
-    fresh.write_text("# Benchmarks\n\nother\n")
-    ew.write_section(fresh, f"{ew.START_MARKER}\nx\n{ew.END_MARKER}\n")
-    assert fresh.read_text() == f"# Benchmarks\n\nother\n\n{ew.START_MARKER}\nx\n{ew.END_MARKER}\n"

@@ -69,6 +69,17 @@ def test_counts_and_last_contact_from_required_columns_only():
     pd.testing.assert_frame_equal(result, expected)
 
 
+def test_usage_events_are_not_contact():
+    rows = [
+        ("a", ago(40), "outreach"),
+        ("a", ago(2), "post"),  # a subscriber using the product is not being talked to
+        ("b", ago(1), "like"),
+    ]
+    contact = interaction_features(interactions(rows), CUTOFF, CUSTOMERS)["days_since_last_contact"]
+    assert contact["a"] == 40.0
+    assert math.isnan(contact["b"]) and math.isnan(contact["c"])
+
+
 def test_unresolved_counts_treat_missing_resolution_as_unresolved():
     rows = [
         ("a", ago(10), "support_ticket", NA),  # unknown -> unresolved (30d and 90d)

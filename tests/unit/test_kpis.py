@@ -6,11 +6,12 @@ import pytest
 from features.kpis import (
     GRIEVANCE_RULE,
     LEAVE_ALONE_RULE,
+    RENEWAL_SOON_RULE,
     SEASONAL_GAP_RULE,
     retention_kpis,
     risk_kpis,
 )
-from models.playbook import GRIEVANCE, LEAVE_ALONE, SEASONAL_GAP
+from models.playbook import GRIEVANCE, LEAVE_ALONE, RENEWAL_SOON, SEASONAL_GAP
 
 CUTOFF = pd.Timestamp("2024-07-01")
 
@@ -215,9 +216,9 @@ def test_everyone_gone_in_the_last_period():
 
 SCORED = pd.DataFrame(
     {
-        "customer_id": ["a", "b", "c", "d", "e", "f"],
-        "expected_value": [100.0, 50.0, 400.0, 20.0, 30.0, 10.0],
-        "value_at_risk": [90.0, 40.0, 40.0, 1.0, 6.0, 5.0],
+        "customer_id": ["a", "b", "c", "d", "e", "f", "g"],
+        "expected_value": [100.0, 50.0, 400.0, 20.0, 30.0, 10.0, 5.0],
+        "value_at_risk": [90.0, 40.0, 40.0, 1.0, 6.0, 5.0, 4.0],
         "action_rule": [
             "poor_interaction",
             GRIEVANCE,
@@ -225,6 +226,7 @@ SCORED = pd.DataFrame(
             "unidentified",
             GRIEVANCE,
             SEASONAL_GAP,
+            RENEWAL_SOON,
         ],
     }
 )
@@ -233,13 +235,14 @@ SCORED = pd.DataFrame(
 def test_risk_kpis():
     listed = SCORED.iloc[[0, 1]]  # the call list: a and b
     assert risk_kpis(SCORED, listed) == {
-        "customers_scored": 6.0,
+        "customers_scored": 7.0,
         "customers_at_risk": 2.0,
         "revenue_at_risk": 130.0,  # 90 + 40
-        "expected_value_scored": 610.0,  # 100 + 50 + 400 + 20 + 30 + 10
+        "expected_value_scored": 615.0,  # 100 + 50 + 400 + 20 + 30 + 10 + 5
         "leave_alone_count": 1.0,  # c
         "seasonal_gap_count": 1.0,  # f
         "grievance_count": 2.0,  # b and e, over everyone scored
+        "renewal_soon_count": 1.0,  # g
     }
 
 
@@ -249,9 +252,18 @@ def test_risk_kpis_with_an_empty_list():
     assert kpis["revenue_at_risk"] == 0.0
 
 
-def test_rule_names_match_the_playbook():
-    assert (GRIEVANCE_RULE, LEAVE_ALONE_RULE, SEASONAL_GAP_RULE) == (
-        GRIEVANCE,
-        LEAVE_ALONE,
-        SEASONAL_GAP,
+def test_rule_names_are_the_playbooks_and_keep_their_values():
+    # the values land in every scores file's action_rule column: renaming one changes
+    # the output format
+    assert (GRIEVANCE_RULE, LEAVE_ALONE_RULE, SEASONAL_GAP_RULE, RENEWAL_SOON_RULE) == (
+        "grievance",
+        "leave_alone",
+        "seasonal_gap",
+        "renewal_soon",
+    )
+    assert (GRIEVANCE, LEAVE_ALONE, SEASONAL_GAP, RENEWAL_SOON) == (
+        GRIEVANCE_RULE,
+        LEAVE_ALONE_RULE,
+        SEASONAL_GAP_RULE,
+        RENEWAL_SOON_RULE,
     )

@@ -1,9 +1,12 @@
 import math
+import re
 
 import pytest
 
 from features.build import all_features
 from models.reasons import (
+    LOSS_REASONS,
+    REASON_COLOURS,
     REASON_SHARES,
     REASONS,
     ReasonMapError,
@@ -97,6 +100,22 @@ def test_reason_shares_match_the_documented_figures_and_sum_to_one():
     # 0.68 + 0.14 + 0.09 + 0.05 + 0.03 + 0.01 = 1.00
     assert math.isclose(sum(REASON_SHARES.values()), 1.0, abs_tol=1e-12)
     assert REASONS == tuple(REASON_SHARES)
+
+
+def test_each_reason_has_a_label_and_a_colour_of_its_own():
+    assert list(LOSS_REASONS) == list(REASONS)
+    assert [r.label for r in LOSS_REASONS.values()] == [
+        "Poor interaction",
+        "Unidentified",
+        "Competitor offer",
+        "Business change",
+        "Relocation",
+        "Financial distress",
+    ]
+    assert REASON_COLOURS["unidentified"] == "#7A7A7A"  # grey: no clear cause
+    assert len(set(REASON_COLOURS.values())) == len(REASONS)
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", c) for c in REASON_COLOURS.values())
+    assert all(key == r.key for key, r in LOSS_REASONS.items())
 
 
 # --- parse_reason_map ---------------------------------------------------------------
@@ -212,27 +231,82 @@ def test_load_reason_map_from_a_file(tmp_path):
     path.write_text(
         "version: 3\n"
         "features:\n"
-        "  days_idle: {reason: unidentified, phrase: 'idle {days_idle:.0f} days'}\n"
-        "  moved: {reason: relocation}\n"
+        "  days_since_last_purchase:\n"
+        "    reason: unidentified\n"
+        "    phrase: 'idle {days_since_last_purchase:.0f} days'\n"
+        "  region_changed: {reason: financial_distress}\n"
     )
 
     reason_map = load_reason_map(path)
 
     assert reason_map.source == str(path)
     assert reason_map.version == 3
-    assert reason_map.reason_of("days_idle") == "unidentified"
-    assert reason_map.reason_of("moved") == "relocation"
-    assert describe(reason_map, "days_idle", {"days_idle": 12.4}) == "idle 12 days"
+    assert reason_map.reason_of("days_since_last_purchase") == "unidentified"
+    assert describe(reason_map, "days_since_last_purchase", {"days_since_last_purchase": 12.4}) == (
+        "idle 12 days"
+    )
+    # a reason alone keeps the registry's phrase
+    assert reason_map.reason_of("region_changed") == "financial_distress"
+    assert describe(reason_map, "region_changed", {"region_changed": 1.0}) == (
+        "last purchase outside their home region"
+    )
 
 
-def test_load_reason_map_names_the_file_on_a_bad_entry(tmp_path):
+def test_a_file_overrides_only_what_it_names(tmp_path):
     path = tmp_path / "reasons.yaml"
-    path.write_text("features:\n  days_idle: {reason: boredom}\n")
+    path.write_text("features:\n  tickets_90d: {phrase: '{tickets_90d:.0f} help-desk calls'}\n")
+
+    reason_map = load_reason_map(path)
+
+    # a phrase alone keeps the registry's reason
+    assert reason_map.reason_of("tickets_90d") == "poor_interaction"
+    assert describe(reason_map, "tickets_90d", {"tickets_90d": 3.0}) == "3 help-desk calls"
+    # every feature it does not name keeps the registry's reason and phrase
+    reason_map.check_covers(all_features())
+    packaged = load_reason_map()
+    others = [f for f in all_features() if f != "tickets_90d"]
+    assert {f: reason_map.features[f] for f in others} == {f: packaged.features[f] for f in others}
+    assert reason_map.version == 1  # no version given
+
+
+def test_a_file_of_family_overrides_only_needs_no_features_section(tmp_path):
+    path = tmp_path / "reasons.yaml"
+    path.write_text("families:\n  usage: {reason: poor_interaction}\n")
+
+    reason_map = load_reason_map(path)
+
+    assert reason_map.reason_of("usage_post_30d") == "poor_interaction"
+    assert reason_map.reason_of("tickets_90d") == "poor_interaction"
+    assert reason_map.reason_of("days_since_last_purchase") == "unidentified"
+
+
+def test_load_reason_map_refuses_a_feature_the_pipeline_does_not_build(tmp_path):
+    path = tmp_path / "reasons.yaml"
+    path.write_text(
+        "features:\n"
+        "  tickets_90d: {reason: poor_interaction}\n"
+        "  tickets_91d: {reason: poor_interaction}\n"
+        "  usage_post_30d: {reason: poor_interaction}\n"  # a usage name is a feature too
+    )
 
     with pytest.raises(ReasonMapError) as err:
         load_reason_map(path)
 
-    assert str(err.value).startswith(f"{path}: days_idle: unknown reason 'boredom'")
+    message = str(err.value)
+    assert message.startswith(
+        f"{path}: tickets_91d: not a feature the pipeline builds (features/registry.py) ("
+    )
+    assert "usage_post_30d" not in message
+
+
+def test_load_reason_map_names_the_file_on_a_bad_entry(tmp_path):
+    path = tmp_path / "reasons.yaml"
+    path.write_text("features:\n  days_since_last_purchase: {reason: boredom}\n")
+
+    with pytest.raises(ReasonMapError) as err:
+        load_reason_map(path)
+
+    assert str(err.value).startswith(f"{path}: days_since_last_purchase: unknown reason 'boredom'")
 
 
 def test_load_reason_map_rejects_invalid_yaml(tmp_path):

@@ -19,6 +19,8 @@ from models.scoring import (
     rank,
     score_customers,
 )
+from models.thresholds import RISK_THRESHOLD
+from pipelines.settings import ScoreSettings
 
 # --- rank and at_risk_list ----------------------------------------------------------
 
@@ -49,7 +51,7 @@ RANKED_INPUT = scored(
 
 
 def test_rank_orders_by_value_at_risk_then_probability_then_id():
-    result = rank(RANKED_INPUT)
+    result = rank(RANKED_INPUT, risk_threshold=0.0)
 
     assert list(result.columns) == list(LIST_COLUMNS)
     # the call list first: c 80 (p 0.8) > b 80 (p 0.4) | a 50 = d 50 at p 0.5, a < d | f 10;
@@ -62,11 +64,22 @@ def test_rank_orders_by_value_at_risk_then_probability_then_id():
 
 
 def test_rank_does_not_depend_on_input_order():
-    expected = rank(RANKED_INPUT)
+    expected = rank(RANKED_INPUT, risk_threshold=0.0)
 
     for seed in range(3):
         shuffled = RANKED_INPUT.sample(frac=1.0, random_state=seed)
-        pd.testing.assert_frame_equal(rank(shuffled), expected)
+        pd.testing.assert_frame_equal(rank(shuffled, risk_threshold=0.0), expected)
+
+
+def test_rank_cuts_the_at_risk_list_at_the_shipped_risk_threshold():
+    result = rank(RANKED_INPUT)
+
+    # the same default as the CLI's (pipelines.settings reads it): p >= 0.3 and not left
+    # alone, so f (p 0.2) falls off the list and joins e among the unranked
+    assert RISK_THRESHOLD == ScoreSettings().risk_threshold == 0.3
+    assert result["customer_id"].tolist() == ["c", "b", "a", "d", "e", "f"]
+    assert result["list"].tolist() == ["at_risk"] * 4 + ["", ""]
+    assert at_risk_list(result)["customer_id"].tolist() == ["c", "b", "a", "d"]
 
 
 def test_rank_with_everyone_left_alone():
@@ -78,7 +91,7 @@ def test_rank_with_everyone_left_alone():
 
 
 def test_at_risk_list_threshold_is_inclusive_and_skips_the_unranked():
-    ranked = rank(RANKED_INPUT)
+    ranked = rank(RANKED_INPUT, risk_threshold=0.0)
 
     # p >= 0.5 and ranked: c 0.8, a 0.5, d 0.5 (e 0.9 is left alone; b 0.4, f 0.2 below)
     assert at_risk_list(ranked, threshold=0.5)["customer_id"].tolist() == ["c", "a", "d"]
@@ -88,7 +101,7 @@ def test_at_risk_list_threshold_is_inclusive_and_skips_the_unranked():
 
 
 def test_at_risk_list_top_cuts_the_ranked_list():
-    ranked = rank(RANKED_INPUT)
+    ranked = rank(RANKED_INPUT, risk_threshold=0.0)
 
     assert at_risk_list(ranked, threshold=0.0, top=2)["customer_id"].tolist() == ["c", "b"]
     assert at_risk_list(ranked, threshold=0.5, top=10)["customer_id"].tolist() == ["c", "a", "d"]
@@ -201,7 +214,7 @@ def test_score_customers_end_to_end(features, model):
     )
     assert set(result["segment"]) <= set(SEGMENTS)
     # only customers who can reach the call list are explained (SHAP is the costly step)
-    at_risk = result["churn_probability"] >= 0.5
+    at_risk = result["churn_probability"] >= RISK_THRESHOLD
     explained = result.loc[at_risk]
     assert (explained[list(REASON_COLUMNS)] >= 0).all().all()
     assert explained["reason_confidence"].between(0.0, 1.0).all()
@@ -224,8 +237,10 @@ def test_score_customers_end_to_end(features, model):
 def test_score_customers_ranks_the_call_list(features, model):
     result = score(model, features)
 
-    # the call list: probability >= 0.5 and not kept off it by the playbook
-    called = ~result["action_rule"].isin(NOT_CALLED) & (result["churn_probability"] >= 0.5)
+    # the call list: probability >= the threshold and not kept off it by the playbook
+    called = ~result["action_rule"].isin(NOT_CALLED) & (
+        result["churn_probability"] >= RISK_THRESHOLD
+    )
     assert result.loc[called, "risk_rank"].tolist() == list(range(1, called.sum() + 1))
     assert result.loc[~called, "risk_rank"].isna().all()
     assert result.loc[called, "value_at_risk"].is_monotonic_decreasing
@@ -248,11 +263,11 @@ def test_score_customers_explain_all_explains_everyone_the_same_way(features, mo
     assert everyone[[*REASON_COLUMNS, "top_reason"]].notna().all().all()
     assert NOT_AT_RISK not in set(everyone["action_rule"])
     # the at-risk rows are explained identically either way
-    at_risk = default.index[default["churn_probability"] >= 0.5]
+    at_risk = default.index[default["churn_probability"] >= RISK_THRESHOLD]
     assert len(at_risk) > 0
     pd.testing.assert_frame_equal(default.loc[at_risk], everyone.loc[at_risk])
     # below the threshold: no action unless an override rule speaks
-    low = default.loc[default["churn_probability"] < 0.5]
+    low = default.loc[default["churn_probability"] < RISK_THRESHOLD]
     plain = low["action_rule"] == NOT_AT_RISK
     assert plain.any()
     assert (low.loc[plain, "recommended_action"] == NOT_AT_RISK_ACTION).all()

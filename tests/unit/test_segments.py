@@ -117,3 +117,57 @@ def test_empty_features_give_no_segments():
 
     assert len(result) == 0
     assert result.name == "segment"
+
+
+# --- subscribers: the billing period is their rhythm ----------------------------------
+
+SUBSCRIPTION_COLUMNS = ["subscription_tenure_days", "days_to_renewal"]
+SUBSCRIBERS = {
+    # an annual plan paid three times, each in the same month a year apart: the purchase
+    # rules alone would call this seasonal
+    "annual": [3.0, 1.0, 365.0, 100.0, 1.0, NAN, 0.0, 0.0, 0.0, 0.0, 365.0, 800.0, 40.0],
+    # a monthly plan two months old: two purchases, the purchase rules say occasional
+    "new": [2.0, 1.0, 31.0, 20.0, 2.0, NAN, 0.0, 0.0, 1.0, 0.0, 31.0, 62.0, 20.0],
+    # an annual subscriber with 5 tickets this year, last charge 200 days ago, still on
+    "griping": [2.0, 1.0, 365.0, 100.0, 1.0, NAN, 5.0, 0.0, 0.0, 0.0, 365.0, 400.0, 165.0],
+    # the same whose subscription ended: a former subscriber, not still subscribed
+    "ended": [2.0, 1.0, 365.0, 100.0, 1.0, NAN, 5.0, 0.0, 0.0, 0.0, 365.0, 400.0, NAN],
+}
+
+
+def with_subscribers() -> pd.DataFrame:
+    """The six retail customers (no subscription) and the four subscribers above."""
+    retail = features().assign(subscription_tenure_days=NAN, days_to_renewal=NAN)
+    subscribers = pd.DataFrame.from_dict(
+        SUBSCRIBERS, orient="index", columns=COLUMNS + SUBSCRIPTION_COLUMNS
+    )
+    return pd.concat([retail, subscribers]).rename_axis("customer_id")
+
+
+def test_subscribers_are_regular_never_seasonal_or_occasional():
+    # spend sorted: 20, 50, 100 x 3, 150, 200, 300, 1000, 1000; the 0.9 quantile at
+    # position 8.1 is 1000: the VIP floor is unchanged
+    result = assign_segments(with_subscribers())
+
+    assert result.to_dict() == {
+        **EXPECTED,  # retail customers keep their segments
+        "annual": "regular",
+        "new": "regular",
+        # 4+ grievances and still subscribed, though no charge in 90 days
+        "griping": "challenging",
+        # no longer subscribed and no purchase in 90 days: not "still buying"
+        "ended": "regular",
+    }
+
+
+def test_a_subscriber_can_still_be_vip():
+    frame = with_subscribers()
+    frame.loc["annual", "spend_365d"] = 1000.0  # floor: 1000 still (the top three tie)
+
+    assert assign_segments(frame)["annual"] == "vip"
+
+
+def test_subscription_columns_without_subscribers_change_nothing():
+    frame = features().assign(subscription_tenure_days=NAN, days_to_renewal=NAN)
+
+    assert assign_segments(frame).to_dict() == EXPECTED

@@ -8,7 +8,7 @@ from features.build import build_features
 from models.champion import CANDIDATES, ChurnModel, model_contributions
 from models.metrics import evaluate
 from models.selection import Selection, refit, select_champion, validation_halves
-from pipelines.simulate import simulate
+from simulation.retail import simulate
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.simulate import (
+from simulation.retail import (
     CUSTOMER_TYPES,
     REASON_SHARES,
     SEASON_WINDOWS,
@@ -265,7 +265,7 @@ def test_customer_ids_sort_like_customers_for_large_populations():
 
 
 def test_as_of_keeps_only_what_was_known_that_morning():
-    from pipelines.simulate import as_of
+    from simulation.retail import as_of
 
     business = simulate(n_customers=300, seed=9)
     day = as_of(business, "2024-06-01")

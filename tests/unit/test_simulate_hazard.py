@@ -6,7 +6,7 @@ import pytest
 
 from features.contracts import validate_table
 from pipelines.catalog import assemble_tables
-from pipelines.simulate import REASON_SHARES, SCENARIOS, SimulatedBusiness, as_of, simulate
+from simulation.retail import REASON_SHARES, SCENARIOS, SimulatedBusiness, as_of, simulate
 
 START, END = pd.Timestamp("2023-01-01"), pd.Timestamp("2025-12-31")
 TABLES = ("transactions", "interactions", "customers", "truth")

@@ -5,7 +5,7 @@ import pytest
 
 from features.contracts import validate_table
 from pipelines.catalog import assemble_tables
-from pipelines.simulate import REASON_SHARES, as_of, simulate
+from simulation.retail import REASON_SHARES, as_of, simulate
 
 END = pd.Timestamp("2025-12-31")
 

@@ -6,13 +6,17 @@ import pytest
 from features.build import build_features
 from features.contracts import validate_table
 from features.usage import (
+    USAGE_RATIOS,
     choose_usage_kinds,
+    has_ratios,
     kind_report,
     kinds_in_features,
     map_kinds,
+    negative_kinds,
     sanitise,
     usage_feature_names,
     usage_features,
+    usage_trend,
 )
 from models.reasons import ReasonMapError, describe, load_reason_map, parse_reason_map
 from pipelines.catalog import assemble_tables
@@ -115,6 +119,145 @@ def test_a_kind_can_take_its_own_reason_in_the_map():
     data["families"]["usage"]["reason"] = "boredom"
     with pytest.raises(ReasonMapError, match="boredom"):
         parse_reason_map(data, "map.yaml")
+
+
+# --- ratios: the share of negative-sounding kinds -------------------------------------
+
+# a: in the last 30 days 3 posts and 1 hide, in the 30 before 1 post and 3 hides, 60-90
+# days ago 4 likes; b: one like 10 days ago; c: only a support ticket (no chosen kind)
+RATIO_EVENTS = events(
+    [("a", ago(5 + i), "post") for i in range(3)]
+    + [("a", ago(6), "Hide Post")]
+    + [("a", ago(45), "post")]
+    + [("a", ago(40 + i), "Hide Post") for i in range(3)]
+    + [("a", ago(70 + i), "like") for i in range(4)]
+    + [("b", ago(10), "like"), ("c", ago(2), "support_ticket")]
+)
+RATIO_KINDS = ["post", "Hide Post", "like"]
+
+
+def test_negative_kinds_are_found_by_words_in_their_sanitised_names():
+    kinds = ["post", "Hide Post", "report-user", "app_error", "dislike", "like", "Unsubscribe"]
+    assert negative_kinds(kinds) == (
+        "Hide Post",
+        "report-user",
+        "app_error",
+        "dislike",
+        "Unsubscribe",
+    )
+    # a business's own words, sanitised like the kinds
+    assert negative_kinds(kinds, ["LIKE"]) == ("dislike", "like")
+    assert negative_kinds(kinds, []) == ()
+
+
+def test_ratio_features_exact_values():
+    f = usage_features(RATIO_EVENTS, CUTOFF, IDS, RATIO_KINDS)
+
+    assert list(f.columns) == usage_feature_names(RATIO_KINDS)
+    assert (
+        list(f.columns[-3:])
+        == list(USAGE_RATIOS)
+        == [
+            "negative_usage_share_30d",
+            "negative_usage_share_90d",
+            "negative_usage_share_change_30d",
+        ]
+    )
+    # a: 1 hide of 4 events lately; 3 of 4 in the month before; 4 of 12 over 90 days
+    assert f.loc["a", "negative_usage_share_30d"] == pytest.approx(0.25)
+    assert f.loc["a", "negative_usage_share_90d"] == pytest.approx(4 / 12)
+    assert f.loc["a", "negative_usage_share_change_30d"] == pytest.approx(0.25 - 0.75)
+    # b: one like, no hide; nothing in the month before, so no change to speak of
+    assert f.loc["b", "negative_usage_share_30d"] == 0.0
+    assert f.loc["b", "negative_usage_share_90d"] == 0.0
+    assert pd.isna(f.loc["b", "negative_usage_share_change_30d"])
+    # c: no usage event at all: every share is missing, never 0
+    assert f.loc["c", list(USAGE_RATIOS)].isna().all()
+
+
+def test_ratios_are_not_built_without_a_negative_kind_and_another():
+    # no negative kind: the share would be 0 or missing for everyone
+    assert not has_ratios(["post", "like"])
+    no_negative = usage_features(RATIO_EVENTS, CUTOFF, IDS, ["post", "like"])
+    assert list(no_negative.columns) == usage_feature_names(["post", "like"])
+    assert not set(USAGE_RATIOS) & set(no_negative.columns)
+    # only negative kinds: the share would be 1 or missing for everyone
+    assert not has_ratios(["Hide Post"])
+    assert usage_feature_names(["Hide Post"])[-1] == "usage_hide_post_active_days_90d"
+    assert not has_ratios([])
+    # a business's own words decide: "like" negative, "post" not
+    custom = usage_features(RATIO_EVENTS, CUTOFF, IDS, ["post", "like"], negative_words=["like"])
+    assert custom["negative_usage_share_90d"].tolist()[:2] == [pytest.approx(4 / 8), 1.0]
+
+
+def test_ratio_names_are_never_read_as_kinds():
+    names = usage_feature_names(RATIO_KINDS)
+    assert kinds_in_features(names, RATIO_EVENTS) == ("post", "Hide Post", "like")
+
+
+def test_build_features_adds_the_ratios_and_ignores_later_events():
+    tx = pd.DataFrame(
+        {"customer_id": ["a", "b", "c"], "timestamp": [ago(10)] * 3, "amount": [5.0] * 3}
+    ).astype({"customer_id": "str"})
+    kinds = tuple(RATIO_KINDS)
+    built = build_features(tx, CUTOFF, RATIO_EVENTS, usage_kinds=kinds)
+    assert list(built.columns[-3:]) == list(USAGE_RATIOS)
+    assert built.loc["a", "negative_usage_share_30d"] == pytest.approx(0.25)
+    later = pd.concat([RATIO_EVENTS, events([("a", CUTOFF, "Hide Post")] * 5)])
+    pd.testing.assert_frame_equal(build_features(tx, CUTOFF, later, usage_kinds=kinds), built)
+
+
+def test_ratio_features_have_a_reason_and_a_phrase():
+    reason_map = load_reason_map()
+    reason_map.check_covers(usage_feature_names(RATIO_KINDS))
+    assert reason_map.reason_of("negative_usage_share_30d") == "poor_interaction"
+    values = {"negative_usage_share_30d": 0.25, "negative_usage_share_change_30d": -0.5}
+    assert describe(reason_map, "negative_usage_share_change_30d", values) == (
+        "share of negative usage events down 50 points on the month before"
+    )
+    values["negative_usage_share_change_30d"] = 0.154
+    assert describe(reason_map, "negative_usage_share_change_30d", values) == (
+        "share of negative usage events up 15 points on the month before"
+    )
+    values["negative_usage_share_change_30d"] = 0.004
+    assert describe(reason_map, "negative_usage_share_change_30d", values) == (
+        "share of negative usage events unchanged on the month before"
+    )
+    assert describe(reason_map, "negative_usage_share_30d", values) == (
+        "25% of usage events in the last 30 days were negative (hide, report, error, "
+        "unsubscribe...)"
+    )
+    # the usage family's reason does not reach them: they name their own
+    data = {"families": {"usage": {"reason": "business_change"}}}
+    overridden = parse_reason_map(data, "map.yaml", over_registry=True)
+    assert overridden.reason_of("usage_post_30d") == "business_change"
+    assert overridden.reason_of("negative_usage_share_90d") == "poor_interaction"
+
+
+# --- one usage trend over every kind (the playbook's "usage falling") ------------------
+
+
+def test_usage_trend_weights_each_kinds_trend_by_its_volume():
+    features = pd.DataFrame(
+        {
+            "usage_post_90d": [30.0, 0.0, 10.0],
+            "usage_post_trend_30d": [-0.5, 0.0, -1.0],
+            "usage_like_90d": [10.0, 0.0, 0.0],
+            "usage_like_trend_30d": [0.5, 0.0, 0.0],
+            # a: 10 shares lately, none before: +10, counted as +1 (doubled)
+            "usage_share_90d": [10.0, 0.0, 0.0],
+            "usage_share_trend_30d": [10.0, 0.0, 0.0],
+            "negative_usage_share_change_30d": [0.9, 0.9, 0.9],  # not a kind
+        },
+        index=IDS,
+    )
+    trend = usage_trend(features)
+
+    # a: (30 * -0.5 + 10 * 0.5 + 10 * 1) / 50; b: no usage in 90 days; c: only posts, gone
+    assert trend["a"] == pytest.approx(0.0)
+    assert pd.isna(trend["b"])
+    assert trend["c"] == pytest.approx(-1.0)
+    assert usage_trend(features[["negative_usage_share_change_30d"]]).isna().all()
 
 
 # --- the kinds mapping ----------------------------------------------------------------

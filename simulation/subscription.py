@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from features.subscriptions import add_months
-from pipelines.simulate import REASON_SHARES, REGIONS, SimulatedBusiness, _timestamps
+from models.reasons import REASON_SHARES
+from simulation._common import customer_ids, observed_period, timestamps
+from simulation.business import REGIONS, SimulatedBusiness
 
 USAGE_KINDS = ("login", "post", "like", "comment", "message", "share", "search", "ad_view")
 _USAGE_WEIGHTS = np.array([0.30, 0.06, 0.22, 0.08, 0.14, 0.04, 0.06, 0.10])
@@ -75,15 +77,19 @@ def simulate_subscription(
     subscription ended before ``start`` are not in the data. An end after ``end`` is not
     known yet: the row is still running.
 
+    Args:
+        n_customers: Number of accounts to draw (those gone before ``start`` are dropped).
+        seed: Seed of the only random generator used; equal seeds give equal frames.
+        start: First day of the observed period.
+        end: Last instant of the observed period.
+
+    Returns:
+        The transactions (charges), interactions, customers, truth and subscriptions.
+
     Raises:
         ValueError: If ``n_customers`` < 1 or the period is not longer than 180 days.
     """
-    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
-    n_days = (end_ts - start_ts).days
-    if n_customers < 1:
-        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
-    if n_days <= 180:
-        raise ValueError(f"period {start}..{end} must be longer than 180 days")
+    start_ts, end_ts, n_days = observed_period(n_customers, start, end)
     rng = np.random.default_rng(seed)
     people = _draw_accounts(rng, n_customers, n_days, start_ts)
     periods = _draw_periods(rng, people, start_ts)
@@ -92,8 +98,7 @@ def simulate_subscription(
     service = _draw_service(rng, people, n_days)
 
     keep = people["end_day"] > 0  # left before the data starts: not in the data
-    width = max(6, len(str(n_customers)))
-    ids = np.array([f"C{i:0{width}d}" for i in range(1, n_customers + 1)])
+    ids = customer_ids(n_customers)
     kept_ids = ids[keep.to_numpy()]
     data_end = end_ts.to_datetime64()
     churned = people["end"].to_numpy() <= data_end
@@ -111,7 +116,7 @@ def simulate_subscription(
     interactions = pd.DataFrame(
         {
             "customer_id": ids[events["customer"].to_numpy()],
-            "timestamp": _timestamps(start_ts, events["t"].to_numpy()),
+            "timestamp": timestamps(start_ts, events["t"].to_numpy()),
             "kind": events["kind"].to_numpy(),
             "channel": events["channel"].to_numpy(),
             "resolved": pd.array(events["resolved"].to_numpy(), dtype="boolean"),
@@ -161,7 +166,7 @@ def _draw_accounts(
 ) -> pd.DataFrame:
     """Start, plan, engagement, the cancellation (if any) and its reason and window."""
     start_day = np.floor(rng.uniform(-540, n_days - 60, n))
-    started = _timestamps(start, start_day + rng.uniform(0.3, 0.9, n))
+    started = timestamps(start, start_day + rng.uniform(0.3, 0.9, n))
     annual = rng.random(n) < ANNUAL_SHARE
     plan = rng.choice(len(PLANS), n, p=_PLAN_SHARES)
     engagement = rng.normal(0, 1, n)  # latent: drives usage and (inversely) cancellation

@@ -1,0 +1,283 @@
+"""One scoring night as pure functions: from the validated tables, the night's features
+and the champion model to every customer's score, status, both ranked lists (with their
+control groups), the KPIs and the drift against training.
+
+No I/O here: the flow (``pipelines.score_flow``) reads the tables, the model and the
+list history, runs :func:`score_night` as a task and writes what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from features.build import build_features_as_of
+from features.kpis import retention_kpis, risk_kpis
+from features.status import LAPSED, customer_status, due_back
+from features.subscriptions import with_subscription_status
+from features.usage import kinds_in_features
+from models.campaign import CONTACT, assign_groups, campaign_id
+from models.champion import model_contributions
+from models.monitoring import drift
+from models.playbook import Playbook
+from models.reasons import REASONS, ReasonMap
+from models.scoring import (
+    align_features,
+    at_risk_list,
+    model_features,
+    score_customers,
+    win_back_list,
+)
+from models.tables import BusinessTables
+from models.uplift import UpliftModel, order_by_saved_value
+from models.win_back import lapsed_churn_probability
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The served model, its registry version and its training run's reference profile."""
+
+    model: Any  # a models.champion.ChurnModel, or an XGBClassifier of an older version
+    version: str
+    profile: dict = field(repr=False)
+
+    def usage_kinds(self, interactions: pd.DataFrame | None) -> tuple[str, ...]:
+        """The interaction kinds the model was trained on, found again by feature name."""
+        return kinds_in_features(model_features(self.model), interactions)
+
+    @property
+    def return_rates(self) -> list[float]:
+        """How often lapsed customers came back, per overdue band (zeros if not logged)."""
+        return self.profile.get("win_back_return_rates", [0.0, 0.0, 0.0])
+
+
+@dataclass(frozen=True)
+class NightOptions:
+    """The settings values a night reads (``pipelines.settings.ScoreSettings`` holds the
+    defaults; ``pipelines.score_flow.night_options`` copies them here)."""
+
+    horizon_days: int
+    lookback_days: int
+    status_tail: float
+    risk_threshold: float
+    min_reason_score: float
+    min_reason_confidence: float
+    explain_all: bool
+    explain_everyone_up_to: int
+    contact_cost: float
+    list_capacity: int | None
+    win_back_top: int | None
+    campaign: str | None
+    campaign_period: str
+    holdout_share: float
+    holdout_risk_bands: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Night:
+    """What one night produced: every customer scored, both lists and the KPIs."""
+
+    cutoff: pd.Timestamp
+    features: pd.DataFrame
+    scored: pd.DataFrame  # every customer, ranked, with list, group and campaign
+    at_risk: pd.DataFrame
+    win_back: pd.DataFrame
+    call_sheet: pd.DataFrame  # the contact group of both lists
+    lapsed: pd.Series  # per customer of ``features``
+    kpis: dict[str, float]
+
+    @property
+    def reason_mix(self) -> pd.Series:
+        """Share of each reason among the at-risk list's top reasons (every reason)."""
+        mix = self.at_risk["top_reason"].value_counts(normalize=True)
+        return mix.reindex(list(REASONS), fill_value=0.0)
+
+    @property
+    def active_features(self) -> pd.DataFrame:
+        return self.features.loc[~self.lapsed]
+
+    @property
+    def active_scores(self) -> pd.DataFrame:
+        # the model was trained on active customers: drift is judged on the same population
+        return self.scored.loc[self.scored["status"].ne(LAPSED)]
+
+
+def night_status(
+    features: pd.DataFrame,
+    subscriptions: pd.DataFrame | None,
+    cutoff: pd.Timestamp,
+    status_tail: float,
+) -> pd.DataFrame:
+    """Each customer's status and the day their reasons are read as of (``due_date``)."""
+    status = customer_status(features, status_tail)
+    status["due_date"] = due_back(features, status, cutoff)
+    if subscriptions is not None:
+        # a cancellation is the status, and its reasons are read as of the day it ended
+        status = with_subscription_status(status, subscriptions, cutoff)
+        ended = status.pop("subscription_ended").dt.ceil("D").clip(upper=cutoff)
+        status["due_date"] = ended.fillna(status["due_date"])
+    return status
+
+
+def score_night(
+    tables: BusinessTables,
+    features: pd.DataFrame,
+    champion: Champion,
+    reason_map: ReasonMap,
+    playbook: Playbook,
+    cutoff: pd.Timestamp,
+    scored_at: pd.Timestamp,
+    options: NightOptions,
+    earlier: pd.DataFrame | None = None,
+    uplift: UpliftModel | None = None,
+) -> Night:
+    """Score, explain, list and group every customer of ``features`` (built at ``cutoff``).
+
+    Args:
+        earlier: the list history before ``cutoff`` (any campaign); customers listed
+            earlier in this night's campaign or within the horizon keep their group.
+        uplift: when given (it beat risk ranking on matured campaigns), the at-risk list
+            is ordered by expected saved value (uplift x value - contact cost) before it
+            is cut to capacity; else by value at risk.
+
+    Raises:
+        ValueError: no customer bought in the lookback window.
+        FeatureMismatchError: the model needs features these tables cannot produce.
+    """
+    if features.empty:
+        raise ValueError(
+            f"no customer bought in the {options.lookback_days} days before {cutoff.date()}"
+        )
+    status = night_status(features, tables.subscriptions, cutoff, options.status_tail)
+    lapsed = status["status"].eq(LAPSED)
+    due_features = features_when_due(tables, status, champion, options.lookback_days)
+    reason_map.check_covers(model_features(champion.model))
+    scored = score_customers(
+        champion.model,
+        features,
+        reason_map,
+        playbook,
+        options.horizon_days,
+        champion.version,
+        scored_at,
+        min_reason_score=options.min_reason_score,
+        min_reason_confidence=options.min_reason_confidence,
+        risk_threshold=options.risk_threshold,
+        explain_all=options.explain_all or len(features) <= options.explain_everyone_up_to,
+        status=status,
+        due_features=due_features,
+        min_win_back_value=options.contact_cost,
+        lapsed_probability=lapsed_churn_probability(
+            status.loc[lapsed],
+            features.loc[lapsed, "days_since_last_purchase"],
+            champion.return_rates,
+        ),
+    )
+    scored.insert(1, "score_date", cutoff)
+    listed = at_risk_list(scored, options.risk_threshold)
+    if uplift is not None:
+        listed = order_by_saved_value(listed, uplift, options.contact_cost)
+    if options.list_capacity is not None:
+        listed = listed.head(options.list_capacity)
+    win_back = win_back_list(scored, options.win_back_top)
+    campaign = options.campaign or campaign_id(cutoff, options.campaign_period)
+    listed, win_back, scored, call_sheet = with_groups(
+        listed,
+        win_back,
+        scored,
+        campaign,
+        options.holdout_share,
+        options.holdout_risk_bands,
+        earlier,
+        since=cutoff - pd.Timedelta(days=options.horizon_days),
+    )
+    kpis = retention_kpis(tables.transactions, cutoff, options.horizon_days) | risk_kpis(
+        scored, listed
+    )
+    return Night(cutoff, features, scored, listed, win_back, call_sheet, lapsed, kpis)
+
+
+def features_when_due(
+    tables: BusinessTables, status: pd.DataFrame, champion: Champion, lookback_days: int
+) -> pd.DataFrame:
+    """The lapsed customers' features as of the day each was due back (last purchase +
+    expected gap): their reasons are read from then, not from the silence since.
+
+    Built for every lapsed customer at once: some features (the peak month's share) are
+    read against everyone's purchases as of the same days.
+    """
+    return build_features_as_of(
+        tables.transactions,
+        status.loc[status["status"].eq(LAPSED), "due_date"],
+        tables.interactions,
+        tables.customers,
+        lookback_days,
+        usage_kinds=champion.usage_kinds(tables.interactions),
+        subscription_table=tables.subscriptions,
+    )
+
+
+def with_groups(
+    listed: pd.DataFrame,
+    win_back: pd.DataFrame,
+    scored: pd.DataFrame,
+    campaign: str,
+    holdout_share: float,
+    bands: Sequence[float],
+    earlier: pd.DataFrame | None = None,
+    since: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Both lists and the scores with ``campaign`` and ``group``, and the call sheet.
+
+    Customers listed earlier (``earlier``, the list history) in the same campaign, or on
+    or after ``since`` (the start of the horizon still being measured), keep their group:
+    a held-out customer is not called while their outcome is being measured. The call
+    sheet is the contact group of both lists.
+    """
+    if earlier is not None and len(earlier):
+        same = earlier["campaign"].astype(str).eq(campaign)
+        if since is not None:
+            same |= pd.to_datetime(earlier["score_date"]) >= since
+        earlier = earlier.loc[same]
+    both = assign_groups(
+        pd.concat([listed, win_back]),
+        campaign,
+        holdout_share,
+        earlier=earlier if earlier is not None and len(earlier) else None,
+        bands=bands,
+    )
+    listed = both.iloc[: len(listed)]
+    win_back = both.iloc[len(listed) :]
+    groups = both.set_index(both["customer_id"].astype(str))[["campaign", "group"]]
+    ids = scored["customer_id"].astype(str)
+    scored = scored.assign(
+        campaign=ids.map(groups["campaign"]).fillna(""),
+        group=ids.map(groups["group"]).fillna(""),
+    )
+    call_sheet = both.loc[both["group"].eq(CONTACT)]
+    return listed, win_back, scored, call_sheet
+
+
+def report_drivers(night: Night, model: Any, customers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The features and per-feature contributions of the first ``customers`` at risk."""
+    top = night.features.loc[night.at_risk["customer_id"].head(customers)]
+    return top, model_contributions(model, align_features(top, model))
+
+
+@dataclass(frozen=True)
+class Drift:
+    """PSI of each feature (and of the score, as ``score``) against training."""
+
+    psi: pd.Series
+    drifting: list[str]  # above the threshold, sorted
+
+
+def score_drift(night: Night, profile: dict, threshold: float) -> Drift:
+    """The active customers' features and scores against the training reference."""
+    psi = drift(profile["features"], night.active_features)
+    scores = night.active_scores[["churn_probability"]].set_axis(["score"], axis=1)
+    psi["score"] = drift({"score": profile["score"]}, scores)["score"]
+    return Drift(psi, sorted(psi.index[psi > threshold]))

@@ -1,0 +1,220 @@
+"""Input files read one customer batch at a time, through a partitioned Parquet cache.
+
+Each input file is converted once, streamed a block at a time, into one Parquet file
+per customer batch (:func:`features.batches.customer_batch`, the Dask engine's hash)
+under ``<data_dir>/interim/batches``, keyed by the file's path, size, modification time
+and the batch count: a CSV is parsed once, a Parquet file keeps only the contract's
+columns. A batch is then validated and repaired like a whole file
+(:func:`features.contracts.validate_table`, :func:`pipelines.catalog.assemble_tables`),
+and its counted repairs are summed over the batches (:func:`merge_warnings`).
+
+A bad value in any batch is reported with today's message (file, column, count, first
+rows as numbered in the file) by validating that file whole: the message is then the
+whole-table path's by construction, and memory only grows on the way to an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pandas._libs.parsers import STR_NA_VALUES
+
+from features.batches import customer_batch
+from features.contracts import InputError, validate_table
+from pipelines import catalog
+
+CACHE = Path("interim") / "batches"  # under the settings' data_dir
+_ROW = "_source_row"  # 0-based row of the source file, kept beside the values
+_BLOCK_ROWS = 1 << 20
+_FORMAT = "v1"  # bump when the cache layout changes
+
+
+def cache_folder(path: Path, batches: int, root: Path) -> Path:
+    """Where ``path``'s batches live: a new folder whenever the file changes."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{batches}|{_FORMAT}"
+    return root / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _csv_blocks(path: Path) -> Iterable[pa.RecordBatch]:
+    """The CSV as text columns, a block at a time; missing as pandas' reader reads it."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        names = next(csv.reader(handle))
+    options = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        null_values=sorted(STR_NA_VALUES),
+        strings_can_be_null=True,
+    )
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=64 << 20),
+        convert_options=options,
+    )
+    yield from reader
+
+
+def _blocks(path: Path, table: str) -> Iterable[pa.RecordBatch] | None:
+    if path.suffix.lower() == ".csv":
+        return _csv_blocks(path)
+    columns, _ = catalog._parquet_selection(path, table)
+    if columns is None:
+        return None  # a contract problem the whole-file read reports
+    return pq.ParquetFile(path).iter_batches(batch_size=_BLOCK_ROWS, columns=columns)
+
+
+def build_cache(path: Path, table: str, batches: int, root: Path) -> Path | None:
+    """Convert ``path`` once into ``batches`` Parquet files; None if it cannot be streamed.
+
+    None (an unreadable file, no ``customer_id`` column, clashing names) sends the caller
+    to the whole-file read, whose messages say what is wrong.
+    """
+    folder = cache_folder(path, batches, root)
+    if (folder / "done").is_file():
+        return folder
+    staging = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    writers: list[pq.ParquetWriter] = []
+    complete = False
+    try:
+        staging.mkdir(parents=True)
+        offset = 0
+        for block in _blocks(path, table) or ():
+            names = [name.strip().lower() for name in block.schema.names]
+            if names.count("customer_id") != 1 or len(set(names)) < len(names):
+                writers.append(pq.ParquetWriter(staging / "unused", block.schema))
+                break
+            ids = block.column(names.index("customer_id")).to_pandas()
+            number = customer_batch(ids, batches)
+            keyed = block.append_column(_ROW, pa.array(np.arange(offset, offset + len(block))))
+            offset += len(block)
+            if not writers:
+                writers = [
+                    pq.ParquetWriter(staging / f"part-{b}.parquet", keyed.schema)
+                    for b in range(batches)
+                ]
+            order = np.argsort(number, kind="stable")
+            bounds = np.searchsorted(number[order], np.arange(batches + 1))
+            for b, writer in enumerate(writers):
+                writer.write_batch(keyed.take(order[bounds[b] : bounds[b + 1]]))
+        else:
+            complete = bool(writers)  # no block at all: an empty file
+    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, StopIteration):
+        complete = False
+    finally:
+        for writer in writers:
+            writer.close()
+        if not complete:
+            shutil.rmtree(staging, ignore_errors=True)
+    if not complete:
+        return None
+    (staging / "done").touch()
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder
+
+
+def read_batch(folder: Path, batch: int) -> pd.DataFrame:
+    """One batch's rows as read from the source (source row order, all its columns)."""
+    frame = pd.read_parquet(folder / f"part-{batch}.parquet")
+    return frame.sort_values(_ROW, kind="stable").drop(columns=_ROW).reset_index(drop=True)
+
+
+def batch_tables(
+    folders: dict[str, tuple[Path, Path]],
+    batch: int,
+    kinds: dict[str, str] | None = None,
+    drop_duplicate_interactions: bool = False,
+) -> catalog.Tables:
+    """One batch's validated, repaired tables.
+
+    Args:
+        folders: table kind -> (source file, its cache folder).
+        batch: which batch.
+        kinds, drop_duplicate_interactions: as for :func:`pipelines.catalog.read_tables`.
+
+    Raises:
+        InputError: the batch breaks the contract (row numbers count within the batch).
+    """
+    read: dict[str, tuple[str, object] | None] = {}
+    for kind in catalog.Tables.__dataclass_fields__:
+        if kind not in folders:
+            continue
+        source, folder = folders[kind]
+        drop = drop_duplicate_interactions if kind == "interactions" else None
+        validated = validate_table(
+            read_batch(folder, batch),
+            kind,
+            source=source.name,
+            not_after=catalog.latest_event(kind),
+            drop_duplicates=drop,
+        )
+        read[kind] = (source.name, validated)
+    read.setdefault("transactions", None)
+    return catalog.assemble_tables(read, kinds)  # type: ignore[arg-type]
+
+
+_NUMBER = re.compile(r"\d+")
+# the two counts whose noun follows the number (validation's duplicate findings)
+_PLURAL = re.compile(r"(?P<n>\d+|#) (?P<noun>exact duplicate row|row)s?(?= equal|$)")
+
+
+def merge_warnings(per_batch: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    """Counted repairs of every batch as one: the same sentences, their counts summed.
+
+    Sentences that differ only in their numbers are one finding; a finding seen in only
+    some batches keeps its place among the others (each batch lists them in the order
+    the whole-table path does).
+    """
+    order: list[tuple[str, str]] = []  # (source, sentence with its counts as #)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for warnings in per_batch:
+        previous = -1
+        for warning in warnings:
+            source, _, finding = warning.partition(": ")  # a file name may hold digits
+            key = (source, _NUMBER.sub("#", _PLURAL.sub(r"\g<n> \g<noun>s", finding)))
+            counts = [int(n) for n in _NUMBER.findall(finding)]
+            if key not in totals:
+                order.insert(previous + 1, key)
+                totals[key] = [0] * len(counts)
+            totals[key] = [a + b for a, b in zip(totals[key], counts, strict=True)]
+            previous = order.index(key)
+    merged = []
+    for source, finding in order:
+        pieces = finding.split("#")
+        counts = [str(n) for n in totals[source, finding]] + [""]
+        text = "".join(piece + count for piece, count in zip(pieces, counts, strict=True))
+        singular = _PLURAL.sub(
+            lambda m: f"{m['n']} {m['noun']}{'' if m['n'] == '1' else 's'}", text
+        )
+        merged.append(f"{source}: {singular}")
+    return tuple(merged)
+
+
+def first_error(paths: dict[str, Path | None], kinds: dict[str, str] | None, drop: bool) -> None:
+    """Validate the files whole, raising today's message for the first bad input."""
+    catalog.read_tables(
+        paths["transactions"],  # type: ignore[arg-type]
+        paths.get("interactions"),
+        paths.get("customers"),
+        paths.get("subscriptions"),
+        kinds,
+        drop,
+    )
+
+
+def raise_whole_table_error(
+    error: InputError, paths: dict[str, Path | None], kinds: dict[str, str] | None, drop: bool
+) -> None:
+    """Re-raise a batch's ``error`` as the whole files report it (true row numbers)."""
+    first_error(paths, kinds, drop)
+    raise error  # the whole files passed: a finding only the batch shows

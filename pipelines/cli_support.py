@@ -1,0 +1,242 @@
+"""What the `churn` commands share around a run: environment defaults, the one line a
+user sees for an expected error, and where Prefect's logs go.
+
+Nothing here imports Prefect, MLflow or XGBoost at import time: the CLI checks its
+arguments and input files first (:mod:`pipelines.preflight_inputs`), and only then
+loads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from pipelines.settings import DatabaseInputs, InputPaths, ScoreSettings
+
+# Prefect's run logs (progress, retries, failures with tracebacks), under --data-dir
+RUN_LOG = Path("logs") / "churn.log"
+VERBOSE: dict[str, bool] = {"on": False}
+# --db: the table options name PostgreSQL tables, not files
+DATABASE: dict[str, bool] = {"on": False}
+
+
+def set_environment() -> None:
+    """Embedded defaults: Prefect state in the project, no telemetry, quiet MLflow."""
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the ephemeral API starts in ~5-20 s; a busy nightly box needs more than the 20 s default
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # fail over a down tracking server in seconds, not MLflow's default minutes of retries;
+    # the flows retry the whole step with their own backoff
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # XGBoost's OpenMP threads busy-wait by default, which makes training ~10x slower when
+    # anything else shares a small machine's cores; must be set before xgboost loads
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def tracking_uri() -> str | None:
+    """The user's tracking server, if they named one (read before MLflow touches the env)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def fail(exc: Exception) -> NoReturn:
+    """The one line a user sees for an expected error (the details are in the run log)."""
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(code=2)
+
+
+def say(line: str, warning: bool) -> None:
+    """A line for the user of a command that runs without Prefect: warnings always (as
+    ``warning: ...`` on stderr), progress only with --verbose."""
+    if warning:
+        typer.secho(f"warning: {line}", fg="yellow", err=True)
+    elif VERBOSE["on"]:
+        typer.echo(line, err=True)
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """The errors of bad arguments, inputs or outputs; all load in about a second."""
+    from features.contracts import InputError
+    from models.reasons import ReasonMapError
+    from pipelines.catalog import OutputBusy, OutputNotWritable
+
+    return (
+        InputError,
+        ReasonMapError,
+        OutputBusy,
+        OutputNotWritable,
+        LookupError,
+        ValueError,
+        FileNotFoundError,
+    )
+
+
+def expected_errors() -> tuple[type[Exception], ...]:
+    """Every error the CLI explains in one line (these imports load the flows' stack)."""
+    from models.playbook import PlaybookError
+    from models.scoring import FeatureMismatchError
+    from pipelines.database import DatabaseAccessError, DatabaseUnavailable
+    from pipelines.tracking import TrackingUnavailable
+
+    return (
+        DatabaseUnavailable,
+        DatabaseAccessError,
+        TrackingUnavailable,
+        PlaybookError,
+        FeatureMismatchError,
+        *input_errors(),
+    )
+
+
+class _WarningsOnlyOnConsole(logging.Filter):
+    """Without --verbose the terminal gets Prefect's warnings and nothing else.
+
+    Progress goes to the run log; a failure is the CLI's one ``error:`` line, so Prefect's
+    ERROR lines (and the INFO line saying the run failed) would only repeat it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return VERBOSE["on"] or logging.WARNING <= record.levelno < logging.ERROR
+
+
+class _RunLog(logging.FileHandler):
+    """The run log's handler (one at a time: the CLI may run several commands in-process)."""
+
+
+class _NoTracebackForExpected(logging.Filter):
+    """Bad input or an unreachable server is one clear line, not a traceback wall.
+
+    Prefect logs every failed task with its traceback; for the errors this CLI explains
+    itself (see expected_errors) the traceback helps nobody, so it is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], expected_errors()):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def route_logs(data_dir: Path | None) -> Path | None:
+    """Prefect's logs -> DATA_DIR/logs/churn.log; the console keeps warnings (all: --verbose).
+
+    Returns:
+        the log file, or None if it cannot be opened (the console then shows everything).
+    """
+    import prefect  # noqa: F401  (sets up Prefect's logging, which this adjusts)
+    from prefect.logging.formatters import PrefectFormatter
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    runs = logging.getLogger("prefect")
+    for old in [h for h in runs.handlers if isinstance(h, _RunLog)]:
+        runs.removeHandler(old)
+        old.close()
+    path = Path(data_dir or "data") / RUN_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = _RunLog(path, encoding="utf-8")
+    except OSError:
+        path, quiet = None, False
+    else:
+        handler.setFormatter(
+            PrefectFormatter(
+                "%(asctime)s | %(levelname)-7s | %(name)s - %(message)s",
+                flow_run_fmt="%(asctime)s | %(levelname)-7s | Flow run %(flow_run_name)r - "
+                "%(message)s",
+                task_run_fmt="%(asctime)s | %(levelname)-7s | Task run %(task_run_name)r - "
+                "%(message)s",
+            )
+        )
+        runs.addHandler(handler)
+        quiet = True
+    for console in logging.getLogger().handlers:
+        if isinstance(console, PrefectConsoleHandler):
+            for old in [f for f in console.filters if isinstance(f, _WarningsOnlyOnConsole)]:
+                console.removeFilter(old)
+            if quiet:
+                console.addFilter(_WarningsOnlyOnConsole())
+    return path
+
+
+def drop_expected_tracebacks() -> None:
+    """Attach :class:`_NoTracebackForExpected` to every root handler (once each)."""
+    import prefect  # noqa: F401  (sets up Prefect's console handler, which we filter)
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoTracebackForExpected) for f in handler.filters):
+            handler.addFilter(_NoTracebackForExpected())
+
+
+def check_inputs(tables: dict[str, Path | None], **dates: str | None) -> None:
+    """Input files and dates, before any heavy import; exits 2 with one line if bad.
+
+    With --db the tables are names in PostgreSQL, checked by the flow's pre-flight.
+    """
+    if not DATABASE["on"]:
+        for path in tables.values():
+            if path is not None and not Path(path).exists():
+                # the flow's words (features.contracts.InputError), before pandas loads
+                fail(FileNotFoundError(f"{path}: file not found"))
+    try:
+        from pipelines.preflight_inputs import check_date, check_input_files
+
+        for option, value in dates.items():
+            check_date(value, "--" + option.replace("_", "-"))
+        if not DATABASE["on"]:
+            check_input_files(tables)
+    except input_errors() as exc:
+        fail(exc)
+
+
+def check_destinations(
+    inputs: InputPaths | DatabaseInputs,
+    out: Path,
+    settings: ScoreSettings,
+    *,
+    serving: bool = False,
+) -> None:
+    """Pre-flight before the flow (and Prefect's server) starts: a bad destination or login
+    fails in seconds.
+
+    A server that does not answer is left to the flow, which retries it with backoff (a
+    schedule only warns: the server may be back by the first run).
+    """
+    from pipelines.database import DatabaseUnavailable
+    from pipelines.flows import preflight
+
+    try:
+        preflight(inputs, out, settings)
+    except DatabaseUnavailable as exc:
+        if serving:
+            typer.secho(f"warning: {exc}; the runs will retry it", fg="yellow", err=True)
+
+
+def flow_inputs(
+    transactions: Path,
+    interactions: Path | None,
+    customers: Path | None,
+    subscriptions: Path | None = None,
+) -> InputPaths | DatabaseInputs:
+    """File paths, or with --db the same options name PostgreSQL tables."""
+    from pipelines.settings import DatabaseInputs, InputPaths
+
+    drop_expected_tracebacks()
+    if DATABASE["on"]:
+        return DatabaseInputs(
+            transactions=str(transactions),
+            interactions=str(interactions) if interactions else None,
+            customers=str(customers) if customers else None,
+            subscriptions=str(subscriptions) if subscriptions else None,
+        )
+    return InputPaths(
+        transactions=transactions,
+        interactions=interactions,
+        customers=customers,
+        subscriptions=subscriptions,
+    )

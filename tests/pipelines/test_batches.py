@@ -1,0 +1,147 @@
+"""Customer batches give the whole-table results exactly: features, lists, KPIs, drift,
+and bad input reported as the whole file reports it, with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.batches import build_features_by_batch, customer_batch
+from features.build import build_features
+from features.contracts import InputError
+from features.usage import choose_usage_kinds
+from pipelines import catalog, flows
+from pipelines.one_shot import feature_file
+from pipelines.settings import CommonSettings, InputPaths, ScoreSettings, TrainSettings
+
+BATCHES = 7  # odd, and uneven for 300 customers
+
+
+@pytest.fixture(scope="module")
+def business(tmp_path_factory) -> dict[str, Path]:
+    """300 simulated customers as Parquet, and their transactions as CSV too."""
+    from simulation.retail import simulate
+
+    out = tmp_path_factory.mktemp("business")
+    tables = simulate(n_customers=300, seed=5)
+    paths = catalog.write_atomic(
+        {
+            "transactions": tables.transactions,
+            "interactions": tables.interactions,
+            "customers": tables.customers,
+        },
+        out,
+    )
+    paths["transactions_csv"] = out / "transactions.csv"
+    tables.transactions.to_csv(paths["transactions_csv"], index=False)
+    return paths
+
+
+def test_batched_features_equal_the_whole_table(business):
+    tables = catalog.read_tables(
+        business["transactions"], business["interactions"], business["customers"]
+    )
+    kinds = choose_usage_kinds(tables.interactions)
+    last = tables.transactions["timestamp"].max().normalize()
+    first = tables.transactions["timestamp"].min().normalize()
+    # the second cutoff is under a year into the data: "same season last year" unknown
+    for cutoff in (last, first + pd.Timedelta(days=200)):
+        whole = build_features(
+            tables.transactions, cutoff, tables.interactions, tables.customers, 365, None, kinds
+        )
+        batched = build_features_by_batch(
+            tables.transactions,
+            cutoff,
+            tables.interactions,
+            tables.customers,
+            365,
+            kinds,
+            batches=BATCHES,
+        )
+        assert len(whole) > 100
+        pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+
+
+def test_feature_file_from_csv_by_batch_equals_the_whole_file(business, tmp_path):
+    tx = pd.read_csv(business["transactions_csv"], dtype=str)
+    # two exact duplicates and a refund above all purchases: repairs counted over batches
+    tx = pd.concat([tx, tx.iloc[[3, 40]]], ignore_index=True)
+    refund = tx.iloc[[10]].assign(amount="-100000")
+    tx = pd.concat([tx, refund], ignore_index=True)
+    path = tmp_path / "transactions.csv"
+    tx.to_csv(path, index=False)
+    inputs = InputPaths(
+        transactions=path, interactions=business["interactions"], customers=business["customers"]
+    )
+    said: dict[str, list[str]] = {"whole": [], "batches": []}
+    for name, engine in (("whole", None), ("batches", _batches(tmp_path))):
+        feature_file(inputs, "2025-06-01", tmp_path / name, engine=engine, say=_into(said[name]))
+    whole = pd.read_parquet(tmp_path / "whole" / "features.parquet")
+    batched = pd.read_parquet(tmp_path / "batches" / "features.parquet")
+    pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+    assert said["batches"][:-1] == said["whole"][:-1]  # the last line names the folder
+    assert any("capped 1 refunds" in line for line in said["whole"])
+    assert any("kept 2 rows" in line or "dropped 2 exact" in line for line in said["whole"])
+
+
+def test_bad_input_in_the_third_batch_is_reported_with_its_file_rows(business, tmp_path):
+    tx = pd.read_csv(business["transactions_csv"], dtype=str)
+    third = np.flatnonzero(customer_batch(tx["customer_id"], BATCHES) == 2)
+    bad = third[[5, 17]]  # two rows well inside the file, both in batch 2
+    tx.loc[bad, "amount"] = "twelve"
+    path = tmp_path / "transactions.csv"
+    tx.to_csv(path, index=False)
+    out = tmp_path / "out"
+    catalog.write_atomic({"features": pd.DataFrame({"customer_id": ["kept"]})}, out)
+    inputs = InputPaths(transactions=path, interactions=business["interactions"])
+
+    with pytest.raises(InputError) as whole:
+        feature_file(inputs, "2025-06-01", tmp_path / "whole")
+    with pytest.raises(InputError) as batched:
+        feature_file(inputs, "2025-06-01", out, engine=_batches(tmp_path))
+
+    assert batched.value.rows == [int(row) + 1 for row in bad]  # 1-based data rows
+    assert str(batched.value) == str(whole.value)
+    first, second = (int(row) + 1 for row in bad)
+    assert str(batched.value) == (
+        f"transactions.csv: column 'amount' has 2 non-numeric values, first rows {first} "
+        f"(value 'twelve'), {second} (value 'twelve')"
+    )
+    kept = pd.read_parquet(out / "features.parquet")
+    assert kept["customer_id"].tolist() == ["kept"]  # yesterday's file untouched
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_score_by_batch_gives_the_whole_table_lists_kpis_and_drift(business, tmp_path):
+    inputs = InputPaths(
+        transactions=business["transactions"],
+        interactions=business["interactions"],
+        customers=business["customers"],
+    )
+    store = tmp_path / "store"
+    flows.train(inputs, TrainSettings(data_dir=store, n_train_cutoffs=2))
+    whole = flows.nightly(inputs, tmp_path / "whole", ScoreSettings(data_dir=store))
+    batched = flows.nightly(
+        inputs, tmp_path / "batches", ScoreSettings(data_dir=store, feature_batches=BATCHES)
+    )
+    assert batched.kpis == whole.kpis
+    assert batched.reason_mix == whole.reason_mix
+    assert batched.drifting_features == whole.drifting_features
+    assert batched.customers_listed == whole.customers_listed > 0
+    for name in ("features", "scores", "at_risk", "win_back"):
+        file = catalog.OUTPUTS[name]
+        # the clock time of each run is the one column allowed to differ
+        a = pd.read_parquet(tmp_path / "whole" / file).drop(columns="scored_at", errors="ignore")
+        b = pd.read_parquet(tmp_path / "batches" / file).drop(columns="scored_at", errors="ignore")
+        pd.testing.assert_frame_equal(b, a, check_exact=True)
+
+
+def _batches(tmp_path: Path) -> CommonSettings:
+    return CommonSettings(feature_batches=BATCHES, data_dir=tmp_path / "data")
+
+
+def _into(lines: list[str]):  # noqa: ANN202
+    return lambda line, warning: lines.append(line)
