@@ -19,6 +19,7 @@ from features.status import ACTIVE, LAPSED
 from models.champion import ChurnModel, model_contributions, model_feature_names
 from models.explain import REASON_COLUMNS, reason_scores, top_drivers, top_reasons
 from models.playbook import NOT_CALLED, Playbook, recommend, recommend_win_back
+from models.progress import track
 from models.reasons import ReasonMap
 from models.thresholds import MIN_REASON_CONFIDENCE, MIN_REASON_SCORE, RISK_THRESHOLD
 from models.value import expected_value, value_at_risk
@@ -165,7 +166,9 @@ def score_customers(
             min_reason_score,
             min_reason_confidence,
         )
-        for i in range(0, max(len(chosen), 1), step)
+        for i in track(
+            range(0, max(len(chosen), 1), step), "explaining customers (SHAP)", unit="chunks"
+        )
     ).reindex(features.index)
     # one text dtype whatever each chunk held (an all-unexplained chunk is all-missing)
     explained = explained.astype({"top_reason": "str", "top_drivers": "str"})

@@ -21,6 +21,7 @@ from features.status import ACTIVE, customer_status
 from features.subscriptions import with_subscription_status
 from features.windows import as_cutoff
 from models.classifier import build_classifier
+from models.progress import track
 from models.win_back import overdue_band
 
 
@@ -228,7 +229,7 @@ def stack_cutoffs(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Training rows from several cutoffs (a customer appears once per cutoff)."""
     frames, labels = [], []
-    for cutoff in cutoffs:
+    for cutoff in track(cutoffs, "training features", unit="cutoffs"):
         x, y = labelled_features(
             transactions,
             cutoff,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -110,6 +111,32 @@ class _RunLog(logging.FileHandler):
     """The run log's handler (one at a time: the CLI may run several commands in-process)."""
 
 
+class _Progress(logging.Handler):
+    """Long stages' progress (models.progress) on stderr: every line on a terminal; in CI,
+    a pipe or a service log, only each stage's summary line (no carriage-return spam).
+
+    The stream is looked up at each line, not kept: whoever runs the CLI in-process may
+    swap stderr between commands."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stderr
+        if VERBOSE["on"] or stream.isatty() or getattr(record, "final", False):
+            stream.write(record.getMessage() + "\n")
+            stream.flush()
+
+
+def route_progress(run_log: logging.Handler | None) -> None:
+    """``churn.progress`` -> stderr (see :class:`_Progress`) and the run log."""
+    progress = logging.getLogger("churn.progress")
+    for old in [h for h in progress.handlers if isinstance(h, _Progress | _RunLog)]:
+        progress.removeHandler(old)
+    progress.addHandler(_Progress())
+    if run_log is not None:
+        progress.addHandler(run_log)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False  # said once: not again through Prefect's console handler
+
+
 class _NoTracebackForExpected(logging.Filter):
     """Bad input or an unreachable server is one clear line, not a traceback wall.
 
@@ -143,7 +170,9 @@ def route_logs(data_dir: Path | None) -> Path | None:
         handler = _RunLog(path, encoding="utf-8")
     except OSError:
         path, quiet = None, False
+        route_progress(None)
     else:
+        route_progress(handler)
         handler.setFormatter(
             PrefectFormatter(
                 "%(asctime)s | %(levelname)-7s | %(name)s - %(message)s",

@@ -52,11 +52,15 @@ def test_simulate_features_train_score(tmp_path):
     assert "models:/churn@champion (version 1)" in result.output
     assert "promoted: no champion that can be evaluated" in result.output
     assert f"sqlite:///{(store / 'mlflow' / 'mlflow.db').resolve()}" in result.output
+    # long stages say how far they got; off a terminal only their summary lines
+    assert re.search(r"^training features: \d+ cutoffs done in \d+ s$", result.stderr, re.M)
+    assert "so far" not in result.stderr
 
     result = invoke("score", *tables, "--top", 5, "--out", out, "--data-dir", store)
     assert result.exit_code == 0, result.output
     assert f"at_risk_csv: {out / 'at_risk.csv'}" in result.output
     assert len(pd.read_csv(out / "at_risk.csv")) == 5
+    assert "explaining customers (SHAP): 1 chunks done in" in result.stderr
     assert (out / "scores.parquet").exists()
 
 
