@@ -112,27 +112,39 @@ class _RunLog(logging.FileHandler):
 
 
 class _Progress(logging.Handler):
-    """Long stages' progress (models.progress) on stderr: every line on a terminal; in CI,
-    a pipe or a service log, only each stage's summary line (no carriage-return spam).
+    """Long stages' progress (models.progress) on stderr, when someone is watching: on a
+    terminal, or with --verbose. Off a terminal stderr stays for the one error line.
 
     The stream is looked up at each line, not kept: whoever runs the CLI in-process may
     swap stderr between commands."""
 
     def emit(self, record: logging.LogRecord) -> None:
         stream = sys.stderr
-        if VERBOSE["on"] or stream.isatty() or getattr(record, "final", False):
+        if VERBOSE["on"] or stream.isatty():
             stream.write(record.getMessage() + "\n")
             stream.flush()
 
 
+class _Summaries(logging.Handler):
+    """Each stage's summary line into the run log (no line-every-5-s in a log file)."""
+
+    def __init__(self, run_log: logging.Handler) -> None:
+        super().__init__()
+        self.run_log = run_log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "final", False):
+            self.run_log.handle(record)
+
+
 def route_progress(run_log: logging.Handler | None) -> None:
-    """``churn.progress`` -> stderr (see :class:`_Progress`) and the run log."""
+    """``churn.progress`` -> stderr (see :class:`_Progress`), and summaries -> the run log."""
     progress = logging.getLogger("churn.progress")
-    for old in [h for h in progress.handlers if isinstance(h, _Progress | _RunLog)]:
+    for old in [h for h in progress.handlers if isinstance(h, _Progress | _Summaries)]:
         progress.removeHandler(old)
     progress.addHandler(_Progress())
     if run_log is not None:
-        progress.addHandler(run_log)
+        progress.addHandler(_Summaries(run_log))
     progress.setLevel(logging.INFO)
     progress.propagate = False  # said once: not again through Prefect's console handler
 
