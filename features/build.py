@@ -168,6 +168,8 @@ def build_features_as_of(
     lookback_days: int = 365,
     usage_kinds: tuple[str, ...] = (),
     subscription_table: pd.DataFrame | None = None,
+    history_start: pd.Timestamp | None = None,
+    latest: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Features of each customer in ``as_of`` as they stood on their own date.
 
@@ -185,6 +187,10 @@ def build_features_as_of(
         lookback_days: as for :func:`build_features`.
         usage_kinds, subscription_table: as for :func:`build_features` (subscription
             dates move with the customer's rows).
+        history_start: the first day the data covers (default: the first transaction
+            of ``transactions``); a customer batch passes the whole table's.
+        latest: the day every customer's rows are moved to (default: the latest of
+            ``as_of``); a batch passes the population's, so months shift alike.
 
     Returns:
         Features indexed by ``customer_id`` (those in ``as_of`` active before their date).
@@ -200,7 +206,7 @@ def build_features_as_of(
             usage_kinds=usage_kinds,
             subscription_table=None if subscription_table is None else subscription_table.iloc[:0],
         )
-    latest = as_cutoff(as_of.max())
+    latest = as_cutoff(as_of.max() if latest is None else latest)
     ids = pd.Index(as_of.index, name="customer_id")
     dates = as_of.dt.normalize().to_numpy()
     shift = latest.to_datetime64() - dates
@@ -218,7 +224,7 @@ def build_features_as_of(
             return frame.assign(**{column: values})
         return frame.loc[keep].assign(**{column: stamps[keep] + shift[positions[keep]]})
 
-    history = transactions["timestamp"].min()
+    history = transactions["timestamp"].min() if history_start is None else history_start
     cu = customers
     if customers is not None and "signup_date" in customers:
         cu = moved(customers, "signup_date")

@@ -71,6 +71,22 @@ def retention_kpis(
         ``repeat_purchase_rate``, ``purchases``, ``revenue``, ``new_customer_revenue``,
         ``new_customer_revenue_share`` and ``new_revenue_warning``, all floats.
     """
+    counts = retention_counts(transactions, score_date, period_days, new_customer_ids)
+    return kpis_from_counts(counts, period_days)
+
+
+def retention_counts(
+    transactions: pd.DataFrame,
+    score_date: str | pd.Timestamp,
+    period_days: int = 90,
+    new_customer_ids: set | None = None,
+) -> dict[str, float]:
+    """The heads and sums behind :func:`retention_kpis`, one customer at a time.
+
+    Every count is over customers, and a customer's rows all sit in one customer batch,
+    so the counts of disjoint batches add up to the whole table's (the money sums to
+    rounding); :func:`kpis_from_counts` turns their sum into the KPIs.
+    """
     cutoff = as_cutoff(score_date)
     history = before_cutoff(transactions, cutoff)
     assert history is not None
@@ -88,27 +104,48 @@ def retention_kpis(
     else:
         new = set(new_customer_ids) & at_end
     returning = at_end - new
-    retained = at_start & at_end
-
     purchase_days = (
         last_purchases.assign(day=last_purchases["timestamp"].dt.normalize())
         .groupby("customer_id")["day"]
         .nunique()
     )
-    revenue = float(last["amount"].sum())
-    new_revenue = float(last.loc[last["customer_id"].isin(new), "amount"].sum())
-    new_share = _share(new_revenue, revenue)
-
     return {
-        "period_days": float(period_days),
         "customers_at_start": float(len(at_start)),
         "customers_at_end": float(len(at_end)),
         "new_customers": float(len(new)),
         "reactivated_customers": float(len(returning - at_start)),
-        "retention_rate": _share(len(at_end) - len(new), len(at_start)),
-        "churn_rate": _share(len(at_start - retained), len(at_start)),
-        "repeat_purchase_rate": _share(float((purchase_days >= 2).sum()), len(at_end)),
+        "lost_customers": float(len(at_start - at_end)),
+        "repeat_customers": float((purchase_days >= 2).sum()),
         "purchases": float(len(last_purchases)),
+        "revenue": float(last["amount"].sum()),
+        "new_customer_revenue": float(last.loc[last["customer_id"].isin(new), "amount"].sum()),
+    }
+
+
+def add_counts(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Counts of disjoint customer batches as one (:func:`retention_counts`)."""
+    return {key: float(sum(part[key] for part in parts)) for key in parts[0]}
+
+
+def kpis_from_counts(counts: dict[str, float], period_days: int) -> dict[str, float]:
+    """:func:`retention_kpis` from its counts (one table's, or batches' summed)."""
+    at_start, at_end, new = (
+        counts["customers_at_start"],
+        counts["customers_at_end"],
+        counts["new_customers"],
+    )
+    revenue, new_revenue = counts["revenue"], counts["new_customer_revenue"]
+    new_share = _share(new_revenue, revenue)
+    return {
+        "period_days": float(period_days),
+        "customers_at_start": at_start,
+        "customers_at_end": at_end,
+        "new_customers": new,
+        "reactivated_customers": counts["reactivated_customers"],
+        "retention_rate": _share(at_end - new, at_start),
+        "churn_rate": _share(counts["lost_customers"], at_start),
+        "repeat_purchase_rate": _share(counts["repeat_customers"], at_end),
+        "purchases": counts["purchases"],
         "revenue": revenue,
         "new_customer_revenue": new_revenue,
         "new_customer_revenue_share": new_share,

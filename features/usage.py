@@ -111,14 +111,27 @@ def kind_counts(interactions: pd.DataFrame | None) -> pd.Series:
     return frame.set_index("kind")["rows"]
 
 
+def add_kind_counts(parts: Iterable[pd.Series]) -> pd.Series:
+    """Rows per kind of several customer batches as one table's :func:`kind_counts`."""
+    found = [part for part in parts if len(part)]
+    if not found:
+        return pd.Series(dtype=float, name="rows")
+    total = pd.concat(found).groupby(level=0).sum()
+    frame = pd.DataFrame({"kind": total.index.astype(str), "rows": total.to_numpy()})
+    frame = frame.sort_values(["rows", "kind"], ascending=[False, True], kind="stable")
+    return frame.set_index("kind")["rows"]
+
+
 def choose_usage_kinds(
-    interactions: pd.DataFrame | None, k: int = DEFAULT_TOP_KINDS
+    interactions: pd.DataFrame | pd.Series | None, k: int = DEFAULT_TOP_KINDS
 ) -> tuple[str, ...]:
     """The ``k`` most frequent kinds the contract does not read (ties by name); kinds
-    whose sanitised names clash keep only the more frequent."""
+    whose sanitised names clash keep only the more frequent. ``interactions`` may be
+    their rows per kind, as for :func:`kinds_in_features`."""
     chosen: list[str] = []
     names: set[str] = set()
-    for kind in kind_counts(interactions).index:
+    counts = interactions if isinstance(interactions, pd.Series) else kind_counts(interactions)
+    for kind in counts.index:
         if kind in CONTRACT_KINDS or sanitise(kind) in names:
             continue
         if len(chosen) >= k:
@@ -129,13 +142,18 @@ def choose_usage_kinds(
 
 
 def kinds_in_features(
-    feature_names: Iterable[str], interactions: pd.DataFrame | None
+    feature_names: Iterable[str], interactions: pd.DataFrame | pd.Series | None
 ) -> tuple[str, ...]:
     """The kinds of ``interactions`` whose usage features are in ``feature_names`` (a
-    trained model's), in the model's order; what scoring must build again."""
+    trained model's), in the model's order; what scoring must build again.
+
+    ``interactions`` may also be their rows per kind (:func:`kind_counts`, e.g. summed
+    over customer batches by :func:`add_kind_counts`).
+    """
     wanted = [str(m.group("kind")) for m in map(USAGE_FEATURE.fullmatch, feature_names) if m]
     order = list(dict.fromkeys(wanted))
-    by_name = {sanitise(k): k for k in kind_counts(interactions).index[::-1]}
+    counts = interactions if isinstance(interactions, pd.Series) else kind_counts(interactions)
+    by_name = {sanitise(k): k for k in counts.index[::-1]}
     return tuple(by_name.get(name, name) for name in order)
 
 

@@ -1,6 +1,7 @@
-"""One scoring night as pure functions: from the validated tables, the night's features
-and the champion model to every customer's score, status, both ranked lists (with their
-control groups), the KPIs and the drift against training.
+"""One scoring night as pure functions: from the night's facts (:mod:`models.night_facts`:
+features, status, due-day features and KPI counts, read batch by batch) and the champion
+model to every customer's score, both ranked lists (with their control groups), the KPIs
+and the drift against training.
 
 No I/O here: the flow (``pipelines.score_flow``) reads the tables, the model and the
 list history, runs :func:`score_night` as a task and writes what it returns.
@@ -14,14 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import build_features_as_of
-from features.kpis import retention_kpis, risk_kpis
-from features.status import LAPSED, customer_status, due_back
-from features.subscriptions import with_subscription_status
+from features.kpis import kpis_from_counts, risk_kpis
+from features.status import LAPSED, customer_status
 from features.usage import kinds_in_features
 from models.campaign import CONTACT, assign_groups, campaign_id
 from models.champion import model_contributions
 from models.monitoring import drift
+from models.night_facts import NightFacts, dated_status
 from models.playbook import Playbook
 from models.reasons import REASONS, ReasonMap
 from models.scoring import (
@@ -31,7 +31,6 @@ from models.scoring import (
     score_customers,
     win_back_list,
 )
-from models.tables import BusinessTables
 from models.uplift import UpliftModel, order_by_saved_value
 from models.win_back import lapsed_churn_probability
 
@@ -44,9 +43,10 @@ class Champion:
     version: str
     profile: dict = field(repr=False)
 
-    def usage_kinds(self, interactions: pd.DataFrame | None) -> tuple[str, ...]:
-        """The interaction kinds the model was trained on, found again by feature name."""
-        return kinds_in_features(model_features(self.model), interactions)
+    def usage_kinds(self, kinds: pd.DataFrame | pd.Series | None) -> tuple[str, ...]:
+        """The interaction kinds the model was trained on, found again by feature name
+        among ``kinds`` (the interactions, or their rows per kind)."""
+        return kinds_in_features(model_features(self.model), kinds)
 
     @property
     def return_rates(self) -> list[float]:
@@ -112,19 +112,11 @@ def night_status(
     status_tail: float,
 ) -> pd.DataFrame:
     """Each customer's status and the day their reasons are read as of (``due_date``)."""
-    status = customer_status(features, status_tail)
-    status["due_date"] = due_back(features, status, cutoff)
-    if subscriptions is not None:
-        # a cancellation is the status, and its reasons are read as of the day it ended
-        status = with_subscription_status(status, subscriptions, cutoff)
-        ended = status.pop("subscription_ended").dt.ceil("D").clip(upper=cutoff)
-        status["due_date"] = ended.fillna(status["due_date"])
-    return status
+    return dated_status(customer_status(features, status_tail), features, subscriptions, cutoff)
 
 
 def score_night(
-    tables: BusinessTables,
-    features: pd.DataFrame,
+    facts: NightFacts,
     champion: Champion,
     reason_map: ReasonMap,
     playbook: Playbook,
@@ -134,7 +126,7 @@ def score_night(
     earlier: pd.DataFrame | None = None,
     uplift: UpliftModel | None = None,
 ) -> Night:
-    """Score, explain, list and group every customer of ``features`` (built at ``cutoff``).
+    """Score, explain, list and group every customer of ``facts`` (read at ``cutoff``).
 
     Args:
         earlier: the list history before ``cutoff`` (any campaign); customers listed
@@ -144,16 +136,10 @@ def score_night(
             is cut to capacity; else by value at risk.
 
     Raises:
-        ValueError: no customer bought in the lookback window.
         FeatureMismatchError: the model needs features these tables cannot produce.
     """
-    if features.empty:
-        raise ValueError(
-            f"no customer bought in the {options.lookback_days} days before {cutoff.date()}"
-        )
-    status = night_status(features, tables.subscriptions, cutoff, options.status_tail)
+    features, status, due_features = facts.features, facts.status, facts.due_features
     lapsed = status["status"].eq(LAPSED)
-    due_features = features_when_due(tables, status, champion, options.lookback_days)
     reason_map.check_covers(model_features(champion.model))
     scored = score_customers(
         champion.model,
@@ -194,30 +180,8 @@ def score_night(
         earlier,
         since=cutoff - pd.Timedelta(days=options.horizon_days),
     )
-    kpis = retention_kpis(tables.transactions, cutoff, options.horizon_days) | risk_kpis(
-        scored, listed
-    )
+    kpis = kpis_from_counts(facts.retention, options.horizon_days) | risk_kpis(scored, listed)
     return Night(cutoff, features, scored, listed, win_back, call_sheet, lapsed, kpis)
-
-
-def features_when_due(
-    tables: BusinessTables, status: pd.DataFrame, champion: Champion, lookback_days: int
-) -> pd.DataFrame:
-    """The lapsed customers' features as of the day each was due back (last purchase +
-    expected gap): their reasons are read from then, not from the silence since.
-
-    Built for every lapsed customer at once: some features (the peak month's share) are
-    read against everyone's purchases as of the same days.
-    """
-    return build_features_as_of(
-        tables.transactions,
-        status.loc[status["status"].eq(LAPSED), "due_date"],
-        tables.interactions,
-        tables.customers,
-        lookback_days,
-        usage_kinds=champion.usage_kinds(tables.interactions),
-        subscription_table=tables.subscriptions,
-    )
 
 
 def with_groups(

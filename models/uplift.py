@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from xgboost import XGBClassifier
 
-from models.campaign import CONTACT, HOLDOUT, matured_outcomes
+from models.campaign import CONTACT, HOLDOUT
 
 NUMERIC = (
     "churn_probability",
@@ -188,20 +188,16 @@ def _qini_gain_lower_bound(
 
 
 def choose_ranking(
-    history: pd.DataFrame,
-    transactions: pd.DataFrame,
-    horizon_days: int,
-    cutoff: pd.Timestamp,
-    seed: int = 0,
+    outcomes: pd.DataFrame | None, seed: int = 0
 ) -> tuple[RankingComparison, UpliftModel | None]:
-    """Tonight's ranking from the list history: uplift if it beat risk on matured campaigns.
+    """Tonight's ranking from the matured listings (:func:`models.campaign.matured_outcomes`,
+    None without a list history): uplift if it beat risk on the matured campaigns.
 
-    Only listings whose horizon ended by ``cutoff`` are outcomes, read from transactions
-    before it: a night scored in the past never learns from what came after it.
+    Only listings whose horizon ended by the night's cutoff are outcomes, read from
+    transactions before it: a night scored in the past never learns from what came after.
     """
-    if history.empty:
+    if outcomes is None:
         return RankingComparison(RISK, "no list history yet: ranked by value at risk"), None
-    outcomes = matured_outcomes(history, transactions, horizon_days, cutoff)
     return compare_rankings(outcomes, seed=seed)
 
 

@@ -297,22 +297,30 @@ def explain(
     from features.windows import as_cutoff
     from models.champion import model_contributions
     from models.explain import reason_scores, top_drivers, top_reasons
-    from models.nightly import night_status
+    from models.night_facts import WholeTables, night_facts
     from models.reasons import load_reason_map
     from models.scoring import align_features
-    from pipelines import registry, tasks, tracking
+    from pipelines import registry, tracking
     from pipelines.score_flow import default_score_date
 
     settings = settings or ScoreSettings()
     tables = load_tables(tables, settings)
-    cutoff = as_cutoff(score_date) if score_date else default_score_date(tables.transactions)
+    whole = WholeTables(tables)
+    cutoff = as_cutoff(score_date) if score_date else default_score_date(whole.last_timestamp)
     tracking.configure(settings.data_dir, settings.experiment, settings.tracking_uri)
     reason_map = load_reason_map(settings.reason_map)
     with _without_a_run():
         champion = registry.load_champion.fn(settings.model_name)
-        features = tasks.build_feature_table_at.fn(
-            tables, cutoff, settings.lookback_days, champion.usage_kinds(tables.interactions)
-        )
+    # the night's own facts (features, status, due-day features): the same code
+    facts = night_facts(
+        whole,
+        cutoff,
+        settings.lookback_days,
+        settings.horizon_days,
+        settings.status_tail,
+        champion.usage_kinds(tables.interactions),
+    )
+    features = facts.features
     key = str(customer_id)
     if key not in features.index.astype(str):
         raise LookupError(
@@ -321,17 +329,13 @@ def explain(
         )
     mine = features.index.astype(str) == key
     row = features.loc[mine]
-    everyone = night_status(features, tables.subscriptions, cutoff, settings.status_tail)
-    status = everyone.loc[mine]
+    status = facts.status.loc[mine]
     basis, as_of, probability = row, cutoff, None
     if status["status"].eq(LAPSED).iloc[0]:
-        from models.nightly import features_when_due
         from models.win_back import lapsed_churn_probability
 
         as_of = status["due_date"].iloc[0]
-        # as the night does it (every lapsed customer at once)
-        basis = features_when_due(tables, everyone, champion, settings.lookback_days)
-        basis = basis.reindex(row.index)
+        basis = facts.due_features.reindex(row.index)
         silence = row["days_since_last_purchase"]
         probability = lapsed_churn_probability(status, silence, champion.return_rates).iloc[0]
     model = champion.model

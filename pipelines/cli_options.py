@@ -42,6 +42,14 @@ DaskOpt = Annotated[
     str | None,
     Opt("--dask-address", help="existing Dask scheduler, tcp://host:8786 (else a local cluster)"),
 ]
+BatchesOpt = Annotated[
+    int | None,
+    Opt(
+        "--batches",
+        help="read and score the files in N customer batches: memory follows one batch, "
+        "the lists are the same [default: whole tables]",
+    ),
+]
 OutTableOpt = Annotated[
     str | None, Opt("--out-table", help="also write the list to this PostgreSQL table (--db)")
 ]
@@ -122,6 +130,7 @@ class ScoringOptions:
     engine: str | None = None
     dask_address: str | None = None
     explain_all: bool = False
+    batches: int | None = None
     config: Path | None = None
     data_dir: Path | None = None
 
@@ -144,6 +153,7 @@ class ScoringOptions:
             "engine": self.engine,
             "dask_address": self.dask_address,
             "explain_all": self.explain_all or None,
+            "feature_batches": self.batches,
         }
 
 
@@ -161,6 +171,7 @@ _SCORING_FLAGS: dict[str, Any] = {
     "engine": EngineOpt,
     "dask_address": DaskOpt,
     "explain_all": ExplainAllOpt,
+    "batches": BatchesOpt,
     "config": ConfigOpt,
     "data_dir": DataOpt,
 }

@@ -17,25 +17,28 @@ from prefect.cache_policies import NONE
 from prefect.states import Completed, State
 
 from features.windows import as_cutoff
-from models.campaign import evaluate_campaigns, matured_outcomes
+from models.campaign import evaluate_campaigns
+from models.night_facts import CustomerBatches, WholeTables, night_facts
 from models.nightly import Champion, Night, NightOptions, report_drivers, score_drift, score_night
 from models.playbook import load_playbook
 from models.reasons import ReasonMap, load_reason_map
 from models.uplift import choose_ranking
-from pipelines import campaigns, catalog, registry
+from pipelines import campaigns, catalog, registry, staged
 from pipelines.report import DRIVER_CUSTOMERS, render_report
 from pipelines.settings import Inputs, ScoreSettings
 from pipelines.tasks import (
-    build_feature_table_at,
     check_destinations,
     load_tables,
     report_observability,
+    report_read,
     write_outputs,
     write_outputs_and_table,
 )
 
 # SHAP for every customer who can reach a list: the night's costliest step
 score_night_task = task(score_night, name="score_night", cache_policy=NONE)
+# features, status, due-day features and KPI counts: batch by batch when staged
+night_facts_task = task(night_facts, name="night_facts", cache_policy=NONE)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,11 @@ class ScoreResult:
     ranking: str = "risk"  # or "uplift", once it beat risk ranking on matured campaigns
 
 
-def default_score_date(transactions: pd.DataFrame) -> pd.Timestamp:
+def default_score_date(last_transaction: pd.Timestamp | None) -> pd.Timestamp:
     """The day after the last transaction: every row in the data is then usable."""
-    return transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    if last_transaction is None or pd.isna(last_transaction):
+        raise ValueError("the transactions table has no rows: there is nothing to score")
+    return last_transaction.normalize() + pd.Timedelta(days=1)
 
 
 def night_options(settings: ScoreSettings) -> NightOptions:
@@ -140,31 +145,46 @@ def score_tables(
     write_features: bool,
 ) -> ScoreResult:
     """Score the validated ``tables`` with the champion, publish, log the night to MLflow."""
+    return score_batches(
+        WholeTables(tables), tables, tables.interactions, settings, score_date, out_dir,
+        write_features,
+    )  # fmt: skip
+
+
+def score_batches(
+    batches: CustomerBatches,
+    summary: catalog.Tables,
+    kinds: pd.DataFrame | pd.Series | None,
+    settings: ScoreSettings,
+    score_date: str | None,
+    out_dir: Path,
+    write_features: bool,
+) -> ScoreResult:
+    """Score the customer ``batches`` (``summary``: their columns, rows read and warnings;
+    ``kinds``: the interactions or their rows per kind) and publish the night."""
     logger = get_run_logger()
     reason_map = load_reason_map(settings.reason_map)
     playbook = load_playbook(settings.playbook)
-    report_observability(tables, reason_map)
-    cutoff = as_cutoff(score_date) if score_date else default_score_date(tables.transactions)
+    report_observability(summary, reason_map)
+    cutoff = as_cutoff(score_date) if score_date else default_score_date(batches.last_timestamp)
     registry.connect(settings)
     champion = registry.load_champion(settings.model_name)
-    features = build_feature_table_at(
-        tables,
+    history = catalog.read_history(out_dir, before=cutoff)
+    facts = night_facts_task(
+        batches,
         cutoff,
         settings.lookback_days,
-        champion.usage_kinds(tables.interactions),
-        settings,
+        settings.horizon_days,
+        settings.status_tail,
+        champion.usage_kinds(kinds),
+        history if len(history) else None,
     )
-    history = catalog.read_history(out_dir, before=cutoff)
     # what the earlier lists did, as far as this night can know: shown in the report
-    evaluation = None
-    if len(history):
-        matured = matured_outcomes(history, tables.transactions, settings.horizon_days, cutoff)
-        evaluation = evaluate_campaigns(matured)
-    ranking, uplift = choose_ranking(history, tables.transactions, settings.horizon_days, cutoff)
+    evaluation = None if facts.outcomes is None else evaluate_campaigns(facts.outcomes)
+    ranking, uplift = choose_ranking(facts.outcomes)
     logger.info("list order: %s", ranking.reason)
     night = score_night_task(
-        tables,
-        features,
+        facts,
         champion,
         reason_map,
         playbook,
@@ -177,7 +197,7 @@ def score_tables(
     html = night_report(night, champion, reason_map, settings, ranking.reason, evaluation)
     paths = publish(night, html, settings, out_dir, write_features, evaluation)
     drift = score_drift(night, champion.profile, settings.drift_threshold)
-    registry.log_scoring_run(night, drift, champion.version, tables.rows_read, paths["report"])
+    registry.log_scoring_run(night, drift, champion.version, summary.rows_read, paths["report"])
     if drift.drifting:
         logger.warning(
             "drift above PSI %.2f against the training data: %s",
@@ -240,6 +260,22 @@ def score(
     out_dir = Path(out_dir)
     with catalog.output_lock(out_dir):
         check_destinations(inputs, out_dir, settings)
+        batches = staged.batches_for(inputs, settings)
+        if batches is not None:
+            with staged.stage(inputs, settings, batches) as source:  # type: ignore[arg-type]
+                if source is not None:
+                    report_read(source.schema)
+                    return _finish(
+                        score_batches(
+                            source,
+                            source.schema,
+                            source.kinds,
+                            settings,
+                            score_date,
+                            out_dir,
+                            write_features,
+                        )  # fmt: skip
+                    )
         tables = load_tables(inputs, settings)
         return _finish(score_tables(tables, settings, score_date, out_dir, write_features))
 

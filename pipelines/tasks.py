@@ -83,11 +83,16 @@ def load_tables(
             settings.kinds if settings else None,
             settings.drop_duplicate_interactions if settings else False,
         )
+    report_read(tables)
+    return tables
+
+
+def report_read(tables: catalog.Tables) -> None:
+    """The counted repairs and the rows read, in the run's log."""
     logger = get_run_logger()
     for warning in tables.warnings:
         logger.warning(warning)
     logger.info("rows read: %s", tables.rows_read)
-    return tables
 
 
 def preflight(inputs: Inputs, out_dir: Path, settings: ScoreSettings) -> None:

@@ -145,3 +145,78 @@ def _batches(tmp_path: Path) -> CommonSettings:
 
 def _into(lines: list[str]):  # noqa: ANN202
     return lambda line, warning: lines.append(line)
+
+
+@pytest.mark.parametrize("batches", [3, 7])
+def test_night_facts_by_batch_equal_the_whole_tables(tmp_path, batches):
+    """Features, status, due-day features, KPI counts and matured outcomes, with
+    subscriptions and a list history, on odd batch counts."""
+    from models.night_facts import WholeTables, night_facts
+    from pipelines import staged
+    from simulation.subscription import simulate_subscription
+
+    sim = simulate_subscription(n_customers=400, seed=11, start="2024-01-01", end="2025-06-30")
+    paths = catalog.write_atomic(
+        {
+            "transactions": sim.transactions,
+            "interactions": sim.interactions,
+            "customers": sim.customers,
+            "subscriptions": sim.subscriptions,
+        },
+        tmp_path / "in",
+    )
+    inputs = InputPaths(**{kind: paths[kind] for kind in paths})
+    tables = catalog.read_tables(
+        paths["transactions"], paths["interactions"], paths["customers"], paths["subscriptions"]
+    )
+    cutoff = pd.Timestamp("2025-07-01")
+    kinds = choose_usage_kinds(tables.interactions)
+    # listings of 150 and 30 days ago: the first has matured, the second has not
+    ids = tables.transactions["customer_id"].drop_duplicates().iloc[:120].astype(str)
+    history = pd.DataFrame(
+        {
+            "campaign": "c",
+            "customer_id": ids.to_numpy(),
+            "score_date": [str((cutoff - pd.Timedelta(days=d)).date()) for d in [150, 30] * 60],
+            "list": "at_risk",
+            "action_rule": "apology",
+            "group": ["contact", "holdout"] * 60,
+            "expected_value": 10.0,
+        }
+    )
+    args = (cutoff, 365, 90, 0.05, kinds, history)
+    whole = night_facts(WholeTables(tables), *args)
+    settings = CommonSettings(data_dir=tmp_path / "data")
+    with staged.stage(inputs, settings, batches) as source:
+        assert source is not None
+        assert source.schema.warnings == tables.warnings
+        assert source.schema.rows_read == tables.rows_read
+        assert source.history_start == tables.transactions["timestamp"].min()
+        by_batch = night_facts(source, *args)
+    assert not list((tmp_path / "data" / "interim" / "batches").glob("run-*"))  # cleaned up
+    assert whole.status["status"].eq("lapsed").sum() > 10 and len(whole.due_features) > 10
+    for name in ("features", "status", "due_features", "outcomes"):
+        pd.testing.assert_frame_equal(getattr(by_batch, name), getattr(whole, name))
+    assert whole.outcomes is not None and len(whole.outcomes) == 60
+    assert by_batch.retention == pytest.approx(whole.retention, rel=1e-12)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_bad_input_in_a_batch_of_a_night_stops_it_before_anything_is_written(business, tmp_path):
+    tx = pd.read_csv(business["transactions_csv"], dtype=str)
+    third = np.flatnonzero(customer_batch(tx["customer_id"], BATCHES) == 2)
+    tx.loc[third[9], "timestamp"] = "not a date"
+    path = tmp_path / "transactions.csv"
+    tx.to_csv(path, index=False)
+    inputs = InputPaths(transactions=path, interactions=business["interactions"])
+    out = tmp_path / "out"
+    catalog.write_atomic({"at_risk": pd.DataFrame({"customer_id": ["kept"]})}, out)
+    settings = ScoreSettings(data_dir=tmp_path / "store", feature_batches=BATCHES)
+
+    with pytest.raises(InputError) as batched:
+        flows.nightly(inputs, out, settings)
+
+    assert batched.value.rows == [int(third[9]) + 1]  # the row as numbered in the file
+    assert "transactions.csv: column 'timestamp'" in str(batched.value)
+    assert pd.read_parquet(out / catalog.OUTPUTS["at_risk"])["customer_id"].tolist() == ["kept"]
+    assert not (out / catalog.OUTPUTS["scores"]).exists()

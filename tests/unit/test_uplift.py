@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.campaign import CONTACT, HOLDOUT, retention_outcomes
+from models.campaign import CONTACT, HOLDOUT, matured_outcomes, retention_outcomes
 from models.uplift import (
     RISK,
     UPLIFT,
@@ -161,8 +161,9 @@ def test_tonights_ranking_learns_only_from_horizons_ended_by_the_score_date():
     )
     # read to the end of the data, the same history would be a matured campaign
     assert compare_rankings(retention_outcomes(history, sales, 30))[0].test_campaigns > 0
-    comparison, model = choose_ranking(history, sales, 30, cutoff=pd.Timestamp("2025-06-20"))
+    matured = matured_outcomes(history, sales, 30, cutoff=pd.Timestamp("2025-06-20"))
+    comparison, model = choose_ranking(matured)
     assert comparison.ranking == RISK and model is None
     assert "yet for an uplift model (0 campaigns" in comparison.reason
-    no_history, _ = choose_ranking(history.iloc[0:0], sales, 30, pd.Timestamp("2025-06-20"))
+    no_history, _ = choose_ranking(None)
     assert no_history.reason == "no list history yet: ranked by value at risk"

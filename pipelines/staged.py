@@ -1,0 +1,196 @@
+"""A run's input files as customer batches staged on local disk, validated once.
+
+:func:`stage` converts each file into its partitioned Parquet cache
+(:mod:`pipelines.batch_read`), validates and repairs every batch exactly as a whole file
+is (the batches' counted repairs summed into today's sentences; a bad value anywhere
+reported with the whole file's message), and keeps each batch's validated tables in a
+run folder. A flow then reads one batch at a time (:meth:`StagedBatches.map`), so peak
+memory follows the batch, not the tables; the population steps read the small
+per-customer results.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from features.contracts import InputError
+from features.usage import add_kind_counts, kind_counts
+from models.progress import track
+from pipelines import batch_read, catalog
+from pipelines.settings import CommonSettings, InputPaths
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StagedBatches:
+    """Validated customer batches of one run (:class:`models.night_facts.CustomerBatches`).
+
+    Attributes:
+        folder: the run folder holding one pickled :class:`pipelines.catalog.Tables`
+            per batch (exact dtypes, read back in well under a second each).
+        batches: how many.
+        schema: the tables with no rows (their columns and dtypes), the summed
+            ``rows_read`` and the merged ``warnings``: what the whole read would say.
+        kinds: rows per interaction kind over every batch (``features.usage.kind_counts``).
+        history_start, last_timestamp: the first and the latest transaction.
+    """
+
+    folder: Path
+    batches: int
+    schema: catalog.Tables
+    kinds: pd.Series
+    history_start: pd.Timestamp | None
+    last_timestamp: pd.Timestamp | None
+
+    def tables(self, batch: int) -> catalog.Tables:
+        with (self.folder / f"batch-{batch}.pkl").open("rb") as handle:
+            return pickle.load(handle)  # noqa: S301 - written by this run, in this run
+
+    def map(self, fn: Callable[[catalog.Tables], T], stage: str = "customer batches") -> list[T]:
+        """``fn`` of each batch's tables, one batch in memory at a time."""
+        return [fn(self.tables(b)) for b in track(range(self.batches), stage, unit="batches")]
+
+
+def batches_for(inputs: object, settings: CommonSettings) -> int | None:
+    """How many customer batches this run reads its inputs in; None: whole tables.
+
+    Batches need files and the local engine (Dask partitions its own inputs).
+    """
+    if not isinstance(inputs, InputPaths) or settings.engine != "local":
+        return None
+    return settings.feature_batches
+
+
+def streamable(inputs: InputPaths) -> dict[str, Path]:
+    """The run's input files by table kind."""
+    paths = {
+        "transactions": inputs.transactions,
+        "interactions": inputs.interactions,
+        "customers": inputs.customers,
+        "subscriptions": inputs.subscriptions,
+    }
+    return {kind: Path(path) for kind, path in paths.items() if path is not None}
+
+
+@contextmanager
+def stage(
+    inputs: InputPaths, settings: CommonSettings, batches: int
+) -> Iterator[StagedBatches | None]:
+    """The inputs as ``batches`` validated customer batches; None if a file cannot be
+    streamed (the caller reads it whole, whose messages say why). The run folder is
+    removed afterwards, also when the run fails.
+
+    Raises:
+        InputError: a batch breaks the contract (the whole file's message: file, column,
+            first offending rows as numbered in the file).
+    """
+    root = Path(settings.data_dir) / batch_read.CACHE
+    paths = streamable(inputs)
+    folders = file_folders(paths, batches, root)
+    if folders is None:
+        yield None
+        return
+
+    def whole_error(error: InputError) -> None:
+        kinds = settings.kinds or None
+        batch_read.raise_whole_table_error(
+            error, dict(paths), kinds, settings.drop_duplicate_interactions
+        )
+
+    root.mkdir(parents=True, exist_ok=True)
+    run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    try:
+        yield validate_batches(folders, run, batches, settings, whole_error)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def file_folders(
+    paths: dict[str, Path], batches: int, root: Path
+) -> dict[str, tuple[Path, Path]] | None:
+    """Each file's partitioned cache (converted once); None if one cannot be streamed."""
+    folders = {}
+    for kind, path in paths.items():
+        folder = batch_read.build_cache(path, kind, batches, root) if path.is_file() else None
+        if folder is None:
+            return None
+        folders[kind] = (path, folder)
+    return folders
+
+
+def validate_batches(
+    folders: dict[str, tuple[Path, Path]],
+    run: Path,
+    batches: int,
+    settings: CommonSettings,
+    whole_error: Callable[[InputError], None],
+) -> StagedBatches:
+    """Validate every batch, keep it in ``run``, and sum what the batches say.
+
+    Args:
+        folders: table kind -> (the source, as messages name it; its cache folder).
+        whole_error: re-raises a batch's error as the whole input reports it (true
+            row numbers); called with the batch's error, it must raise.
+    """
+    kinds, drop = settings.kinds or None, settings.drop_duplicate_interactions
+    warnings, rows, counts, firsts, lasts = [], Counter(), [], [], []
+    schema = None
+    try:
+        for batch in track(range(batches), "reading and checking inputs", unit="batches"):
+            tables = batch_read.batch_tables(folders, batch, kinds, drop)
+            with (run / f"batch-{batch}.pkl").open("wb") as handle:
+                pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            warnings.append(tables.warnings)
+            rows.update(tables.rows_read)
+            counts.append(kind_counts(tables.interactions))
+            tx = tables.transactions
+            if len(tx):
+                firsts.append(tx["timestamp"].min())
+                lasts.append(tx["timestamp"].max())
+            if schema is None:
+                schema = _empty(tables)
+    except InputError as error:
+        whole_error(error)
+        raise  # whole_error always raises; this keeps the batch's error if it does not
+    assert schema is not None  # batches >= 1
+    summary = catalog.Tables(
+        schema.transactions,
+        schema.interactions,
+        schema.customers,
+        batch_read.merge_warnings(warnings),
+        dict(rows),
+        schema.subscriptions,
+    )
+    return StagedBatches(
+        run,
+        batches,
+        summary,
+        add_kind_counts(counts),
+        min(firsts) if firsts else None,
+        max(lasts) if lasts else None,
+    )
+
+
+def _empty(tables: catalog.Tables) -> catalog.Tables:
+    def none(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.iloc[:0]
+
+    return catalog.Tables(
+        tables.transactions.iloc[:0],
+        none(tables.interactions),
+        none(tables.customers),
+        (),
+        {},
+        none(tables.subscriptions),
+    )
