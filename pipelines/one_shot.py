@@ -22,18 +22,17 @@ still runs the flow, for its retries on the database and its run log.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from features.batches import concat_batches
 from features.build import build_features
-from features.contracts import InputError
 from features.usage import choose_usage_kinds
 from models.reasons import blind_spots, load_reason_map
-from pipelines import batch_read, catalog
+from pipelines import catalog, staged
 from pipelines.settings import CommonSettings, InputPaths
 
 
@@ -109,70 +108,51 @@ def by_batch(
 ) -> pd.DataFrame | None:
     """The feature table read, checked and built ``batches`` customer batches at a time.
 
-    Every batch is validated first (a bad value anywhere fails before any feature is
-    built, with the whole-file message); the batches' counted repairs are summed and
-    said once, then each batch is read again and built. The interaction kinds that get
-    usage features, and the first day the data covers, are the whole tables'.
+    The batches are staged as a night stages them (:func:`pipelines.staged.stage`: a bad
+    value anywhere fails before any feature is built, with the whole file's message; the
+    counted repairs are summed and said once). The interaction kinds that get usage
+    features, and the first day the data covers, are the whole tables'.
 
     Returns:
         The same table as the whole-table path, or None when an input cannot be
         streamed into batches (the caller then reads it whole, which says why).
     """
-    paths = {
-        "transactions": inputs.transactions,
-        "interactions": inputs.interactions,
-        "customers": inputs.customers,
-        "subscriptions": inputs.subscriptions,
-    }
-    root = Path(data_dir) / batch_read.CACHE
-    folders = {}
-    for kind, path in paths.items():
-        if path is None:
-            continue
-        if not Path(path).is_file():
+    # the whole-table path reads without kind renames: so do the batches
+    with staged.stage(inputs, CommonSettings(data_dir=data_dir), batches) as source:
+        if source is None:
             return None
-        folder = batch_read.build_cache(Path(path), kind, batches, root)
-        if folder is None:
-            return None
-        folders[kind] = (Path(path), folder)
-    warnings, rows, kinds, first_days = [], Counter(), [], []
-    try:
-        for batch in range(batches):
-            tables = batch_read.batch_tables(folders, batch)
-            warnings.append(tables.warnings)
-            rows.update(tables.rows_read)
-            if tables.interactions is not None:
-                kinds.append(tables.interactions["kind"].astype(object))
-            if len(tables.transactions):
-                first_days.append(tables.transactions["timestamp"].min())
-    except InputError as error:
-        batch_read.raise_whole_table_error(error, paths, None, False)
-    for warning in batch_read.merge_warnings(warnings):
-        say(warning, True)
-    say(f"rows read: {dict(rows)}", False)
-    _say_unobservable(tables, say)
-    usage_kinds = choose_usage_kinds(
-        pd.DataFrame({"kind": pd.concat(kinds, ignore_index=True)}) if kinds else None
-    )
-    del tables
-    parts = []
-    for batch in range(batches):
-        tables = batch_read.batch_tables(folders, batch)
-        if tables.transactions.empty:
-            continue
-        parts.append(
-            build_features(
-                tables.transactions,
-                cutoff,
-                tables.interactions,
-                tables.customers,
-                lookback_days,
-                min(first_days),
-                usage_kinds,
-                tables.subscriptions,
-            )
+        for warning in source.schema.warnings:
+            say(warning, True)
+        say(f"rows read: {source.schema.rows_read}", False)
+        _say_unobservable(source.schema, say)
+        build = partial(
+            _features_of,
+            cutoff=cutoff,
+            lookback_days=lookback_days,
+            history_start=source.history_start,
+            usage_kinds=choose_usage_kinds(source.kinds),
         )
+        parts = [part for part in source.map(build, "features") if len(part)]
     return concat_batches(parts) if parts else None
+
+
+def _features_of(
+    tables: catalog.Tables,
+    cutoff: str,
+    lookback_days: int,
+    history_start: pd.Timestamp | None,
+    usage_kinds: tuple[str, ...],
+) -> pd.DataFrame:
+    return build_features(
+        tables.transactions,
+        cutoff,
+        tables.interactions,
+        tables.customers,
+        lookback_days,
+        history_start,
+        usage_kinds,
+        tables.subscriptions,
+    )
 
 
 def _build(
