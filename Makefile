@@ -33,8 +33,8 @@ test: setup system-deps
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check features models pipelines tests
-	$(BIN)/ruff format --check features models pipelines tests
+	$(BIN)/ruff check features models pipelines tests notebooks
+	$(BIN)/ruff format --check features models pipelines tests notebooks
 	$(BIN)/mypy
 
 clean:

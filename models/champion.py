@@ -32,6 +32,7 @@ from models import btyd
 from models.baselines import RFM_COLUMNS, build_rfm_logistic
 from models.classifier import build_classifier
 from models.explain import contributions as tree_contributions
+from models.fit_progress import fit_with_progress
 
 CANDIDATES = ("xgboost", "xgboost_btyd", "logistic_rfm", "bgnbd")
 # an equal-weight blend of the candidates' standardised log-odds; also on the leaderboard
@@ -130,12 +131,11 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                 xv = None if x_valid is None else self._tree_inputs(x_valid)
                 self.estimator_ = fit_trees(xt, y, xv, y_valid, **params)
             else:
-                self.estimator_ = build_classifier(xt.columns, **params)
-                if x_valid is None:
-                    self.estimator_.fit(xt, y, verbose=False)
-                else:
-                    xv = self._tree_inputs(x_valid)
-                    self.estimator_.fit(xt, y, eval_set=[(xv, y_valid)], verbose=False)
+                trees = build_classifier(xt.columns, **params)
+                stop_on = None if x_valid is None else [(self._tree_inputs(x_valid), y_valid)]
+                self.estimator_ = fit_with_progress(
+                    trees, self.kind, xt, y, eval_set=stop_on, verbose=False
+                )
         self.classes_ = np.array([0, 1])
         return self
 

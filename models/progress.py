@@ -1,11 +1,13 @@
 """Progress of long stages, as log lines: counts, elapsed time and an estimate of the rest.
 
-A ``churn train`` on a large business spends minutes building each cutoff's features and
-explaining customers chunk by chunk. :func:`track` wraps such a loop and logs to the
-``churn.progress`` logger at most every ``every_s`` seconds, then one summary line. Plain
-lines, no carriage returns: a terminal shows them as they come (the CLI routes this
-logger to stderr), and CI logs and Prefect's run log keep only what was said. The
-summary line carries ``final=True`` in its record, so a quiet console can keep only it.
+A ``churn train`` on a large business spends minutes building each cutoff's features,
+boosting trees and explaining customers chunk by chunk. :func:`track` wraps such a loop
+(:class:`Progress` is the same for code that is called back, such as XGBoost's rounds)
+and logs to the ``churn.progress`` logger at most every ``every_s`` seconds, then one
+summary line. Plain lines, no carriage returns: a terminal shows them as they come (the
+CLI routes this logger to stderr), and CI logs and Prefect's run log keep only what was
+said. The summary line carries ``final=True`` in its record, so a quiet console can keep
+only it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,46 @@ T = TypeVar("T")
 
 def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+class Progress:
+    """One stage's progress, told as it goes: :meth:`advance` per item, :meth:`finish` once.
+
+    Args:
+        label: what is being done ("training features").
+        total: how many items there will be, if known.
+        unit: the items' name in the lines ("cutoffs").
+        every_s: the least time between two progress lines.
+        clock: seconds, monotonic (a parameter so tests need not sleep).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        unit: str = "",
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.every_s, self.clock = every_s, clock
+        self.started = self.last = clock()
+        self.done = 0
+
+    def advance(self) -> None:
+        """One more item done; a line if ``every_s`` has passed since the last one."""
+        self.done += 1
+        now = self.clock()
+        if now - self.last >= self.every_s and (self.total is None or self.done < self.total):
+            self.last = now
+            elapsed = now - self.started
+            LOGGER.info(progress_line(self.label, self.done, self.total, self.unit, elapsed))
+
+    def finish(self, note: str = "") -> None:
+        """The summary line (``final=True``): how many, in how long, and ``note``."""
+        word = f" {self.unit}" if self.unit else ""
+        took = _seconds(self.clock() - self.started)
+        LOGGER.info(f"{self.label}: {self.done}{word} done in {took}{note}", extra={"final": True})
 
 
 def track(
@@ -44,19 +86,18 @@ def track(
     """
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
-    started = last = clock()
-    done = 0
+    progress = Progress(label, total, unit, every_s, clock)
     for item in items:
         yield item
-        done += 1
-        now = clock()
-        if now - last >= every_s and (total is None or done < total):
-            last = now
-            LOGGER.info(progress_line(label, done, total, unit, now - started))
-    word = f" {unit}" if unit else ""
-    LOGGER.info(
-        f"{label}: {done}{word} done in {_seconds(clock() - started)}", extra={"final": True}
-    )
+        progress.advance()
+    progress.finish()
+
+
+def announce(line: str) -> None:
+    """A stage starting ("candidate 2 of 5: xgboost"): one line, not rate-limited, as
+    stages are few and each is long enough to want its name on screen. Marked ``final``
+    like a summary, so a run log that keeps only summaries says what they summarise."""
+    LOGGER.info(line, extra={"final": True})
 
 
 def progress_line(label: str, done: int, total: int | None, unit: str, elapsed: float) -> str:

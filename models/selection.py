@@ -17,6 +17,7 @@ import pandas as pd
 
 from models.champion import BLEND, ChurnModel, blend_of
 from models.metrics import evaluate
+from models.progress import announce, track
 
 SELECT_BY = "roc_auc"
 
@@ -69,7 +70,8 @@ def select_champion(
     models: dict[str, ChurnModel] = {}
     rows = {}
     names = list(candidates) + ([BLEND] if blend and len(candidates) > 1 else [])
-    for name in names:
+    for number, name in enumerate(track(names, "selection", unit="candidates"), 1):
+        announce(f"candidate {number} of {len(names)}: {name}")
         if name == BLEND:
             model = blend_of([models[c] for c in candidates], x_train)
         else:
@@ -106,6 +108,7 @@ def refit(
         served.components_ = parts
     else:
         served = _unfitted_copy(chosen)
+    announce(f"refit: {chosen.kind} on {len(x):,} rows")
     served.fit(x, y, fit_trees=fit_trees)
     served.calibrator_ = chosen.calibrator_
     return served

@@ -19,6 +19,7 @@ from models import plots
 from models.champion import ChurnModel, model_contributions
 from models.metrics import evaluate
 from models.monitoring import reference_profile
+from models.progress import track
 from models.selection import SELECT_BY, Selection, refit, select_champion
 from models.tables import BusinessTables
 from models.training import (
@@ -125,10 +126,15 @@ def training_sets(
     args = (tables.interactions, tables.customers, horizon, lookback_days, build, label)
     lapsed: list[tuple[np.ndarray, np.ndarray]] = []
     train = stack_cutoffs(tx, cutoffs.train, *args, lapsed)
+    later = (cutoffs.validation, cutoffs.holdout)
+    valid, hold = [
+        labelled_features(tx, cutoff, *args)
+        for cutoff in track(later, "validation and holdout features", unit="cutoffs")
+    ]
     return TrainingSets(
         *train,
-        *labelled_features(tx, cutoffs.validation, *args),
-        *labelled_features(tx, cutoffs.holdout, *args),
+        *valid,
+        *hold,
         lapsed_bands=np.concatenate([b for b, _ in lapsed]) if lapsed else np.array([], int),
         lapsed_returned=np.concatenate([r for _, r in lapsed]) if lapsed else np.array([], int),
         validation_is_holdout=plan.validation_is_holdout,

@@ -21,6 +21,7 @@ from features.status import ACTIVE, customer_status
 from features.subscriptions import with_subscription_status
 from features.windows import as_cutoff
 from models.classifier import build_classifier
+from models.fit_progress import fit_with_progress
 from models.progress import track
 from models.win_back import overdue_band
 
@@ -255,5 +256,5 @@ def fit_classifier(
 ) -> XGBClassifier:
     """Fit with early stopping on the (later) validation cutoff."""
     model = build_classifier(x_train.columns, **params)
-    model.fit(x_train, y_train, eval_set=[(x_valid, y_valid)], verbose=False)
-    return model
+    stop_on = [(x_valid, y_valid)]
+    return fit_with_progress(model, "xgboost", x_train, y_train, eval_set=stop_on, verbose=False)

@@ -28,7 +28,8 @@ class Kept(logging.Handler):
 def test_progress_lines_come_at_most_every_few_seconds_then_one_summary():
     logger, kept = logging.getLogger("churn.progress"), Kept()
     logger.addHandler(kept)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # setLevel, not .level: it clears the enabled-for cache
     try:
         items = list(track(range(6), "training features", unit="cutoffs", clock=Ticks()))
     finally:
