@@ -2,34 +2,106 @@
 
 Contributions come from XGBoost's built-in TreeSHAP (``pred_contribs``): the same
 values as ``shap.TreeExplainer`` on tree models (a test checks they agree), without
-the extra pass through the shap package.
+the extra pass through the shap package. Plain boosters take :mod:`models.treeshap`,
+which gives XGBoost's values bit for bit at a fraction of the cost; every answer is
+checked against XGBoost itself on a sample of its rows.
 """
 
 from __future__ import annotations
+
+import hashlib
+import math
+import string
+import threading
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from models.reasons import REASONS, ReasonMap, describe
+from models.reasons import REASONS, PhraseFormatter, ReasonMap, describe
 from models.thresholds import MIN_REASON_CONFIDENCE, MIN_REASON_SCORE
+from models.treeshap import PatternShap, Unsupported
 
 REASON_COLUMNS = tuple(f"reason_{r}" for r in REASONS)
+# rows of every answer that XGBoost recomputes to confirm the pattern path agrees
+CHECK_ROWS = 16
+# below this many rows XGBoost alone is quicker (the pattern path calls it once per tree)
+PATTERN_MIN_ROWS = 1_000
+_PATTERNS: dict[tuple[bytes, int], PatternShap | None] = {}  # the last few models
+_PATTERNS_KEPT = 2
+_PATTERNS_LOCK = threading.Lock()
 
 
 def contributions(booster: xgb.Booster, features: pd.DataFrame) -> pd.DataFrame:
     """Per-customer SHAP contributions in log-odds, one column per feature (bias dropped)."""
     if features.empty:  # xgboost returns a flat array for zero rows
         return pd.DataFrame(0.0, index=features.index, columns=features.columns, dtype="float32")
-    matrix = xgb.DMatrix(features, feature_names=list(features.columns))
     # explain the model that predicts: after early stopping, predict_proba uses only the
     # rounds up to the best iteration, so the contributions must too
     best = booster.attr("best_iteration")
-    rounds = (0, int(best) + 1) if best is not None else (0, 0)
+    rounds = int(best) + 1 if best is not None else booster.num_boosted_rounds()
+    many = len(features) >= PATTERN_MIN_ROWS
+    rows = features.to_numpy(np.float32) if many and _plain_rows(booster, features) else None
+    plain = rows is not None and not np.isinf(rows).any()
+    explainer = _pattern_shap(booster, rounds) if plain else None
+    if rows is None or explainer is None:  # XGBoost's own path, its own checks and errors
+        values = xgboost_contributions(booster, features, rounds)
+    else:
+        values = explainer.contributions(rows)
+        check = np.unique(np.linspace(0, len(features) - 1, CHECK_ROWS).astype(int))
+        if not np.array_equal(
+            values[check], xgboost_contributions(booster, features.iloc[check], rounds)
+        ):
+            warnings.warn(
+                "fast TreeSHAP disagreed with XGBoost's pred_contribs; using XGBoost's",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            with _PATTERNS_LOCK:
+                _PATTERNS[_model_key(booster, rounds)] = None
+            values = xgboost_contributions(booster, features, rounds)
+    return pd.DataFrame(values, index=features.index, columns=features.columns)
+
+
+def xgboost_contributions(booster: xgb.Booster, features: pd.DataFrame, rounds: int) -> np.ndarray:
+    """XGBoost's own ``pred_contribs`` for the first ``rounds`` rounds, bias dropped."""
+    matrix = xgb.DMatrix(features, feature_names=list(features.columns))
     values = booster.predict(
-        matrix, pred_contribs=True, validate_features=True, iteration_range=rounds
+        matrix, pred_contribs=True, validate_features=True, iteration_range=(0, rounds)
     )
-    return pd.DataFrame(values[:, :-1], index=features.index, columns=features.columns)
+    return values[:, :-1]
+
+
+def _model_key(booster: xgb.Booster, rounds: int) -> tuple[bytes, int]:
+    # the model's own bytes: a booster changed in place is a new model
+    return hashlib.blake2b(bytes(booster.save_raw("ubj")), digest_size=16).digest(), rounds
+
+
+def _plain_rows(booster: xgb.Booster, features: pd.DataFrame) -> bool:
+    """Numeric columns, named and ordered as the model's: float32 as XGBoost reads them."""
+    names = booster.feature_names
+    return (
+        names is not None
+        and list(features.columns) == list(names)
+        and all(isinstance(t, np.dtype) and t.kind in "biuf" for t in features.dtypes)
+    )
+
+
+def _pattern_shap(booster: xgb.Booster, rounds: int) -> PatternShap | None:
+    """The (kept) pattern explainer of this model; ``None`` if it is not of the plain kind."""
+    key = _model_key(booster, rounds)
+    with _PATTERNS_LOCK:
+        if key not in _PATTERNS:
+            try:
+                _PATTERNS[key] = PatternShap(booster, rounds)
+            except Unsupported:
+                _PATTERNS[key] = None
+        _PATTERNS[key] = _PATTERNS.pop(key)  # most recently used last
+        while len(_PATTERNS) > _PATTERNS_KEPT:
+            del _PATTERNS[next(iter(_PATTERNS))]
+        return _PATTERNS[key]
 
 
 def reason_scores(contribs: pd.DataFrame, reason_map: ReasonMap) -> pd.DataFrame:
@@ -96,15 +168,18 @@ def top_drivers(
     """
     values = contribs.to_numpy(float)
     order = np.argsort(-values, axis=1, kind="stable")[:, : 3 * k]
-    names = np.asarray(contribs.columns)
-    rows = features.to_dict(orient="records")
-    phrases = []
-    for i, row in enumerate(rows):
+    # the candidates are sorted: each row stops at its first that does not raise risk
+    stops = np.take_along_axis(values, order, axis=1) <= 0
+    raising = np.where(stops.any(axis=1), stops.argmax(axis=1), order.shape[1])
+    names = list(contribs.columns)
+    phrases = _Phrases(reason_map, names, features)
+    drivers = []
+    for i, (row, count) in enumerate(zip(order.tolist(), raising.tolist(), strict=True)):
         said: list[str] = []
-        for j in order[i]:
-            if values[i, j] <= 0 or len(said) == k:
+        for j in row[:count]:
+            if len(said) == k:
                 break
-            phrase = describe(reason_map, names[j], row)
+            phrase = phrases.say(j, i)
             if phrase.endswith(": unknown") or any(phrase in p for p in said):
                 continue
             # a weaker driver that says more replaces the stronger one it contains
@@ -113,5 +188,78 @@ def top_drivers(
                 said[covered[0]] = phrase
             else:
                 said.append(phrase)
-        phrases.append("; ".join(said))
-    return pd.Series(phrases, index=contribs.index, name="top_drivers")
+        drivers.append("; ".join(said))
+    return pd.Series(drivers, index=contribs.index, name="top_drivers")
+
+
+class _Phrases:
+    """Each feature's phrase parsed once and filled per row, as :func:`describe` fills it
+    from the row's values (a phrase it cannot take apart goes through describe itself)."""
+
+    def __init__(self, reason_map: ReasonMap, names: list[str], features: pd.DataFrame) -> None:
+        self.reason_map, self.names, self.features = reason_map, names, features
+        self.formatter = PhraseFormatter()
+        self._fill: dict[int, Callable[[int], str]] = {}
+        self._columns: dict[str, list | None] = {}
+        self._records: list[dict] | None = None
+
+    def say(self, feature: int, row: int) -> str:
+        if feature not in self._fill:
+            self._fill[feature] = self._compile(self.names[feature])
+        return self._fill[feature](row)
+
+    def column(self, name: str) -> list | None:
+        """The column's values as the row records of ``to_dict`` hold them (``None``:
+        not a column, so the value is missing)."""
+        if name not in self._columns:
+            series = self.features.get(name)
+            if not isinstance(series, pd.Series):
+                self._columns[name] = None
+            elif isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+                self._columns[name] = series.to_numpy().tolist()  # native, as records are
+            else:
+                self._columns[name] = list(series)
+        return self._columns[name]
+
+    def _compile(self, feature: str) -> Callable[[int], str]:
+        phrase = self.reason_map.features[feature].phrase
+        parts = list(string.Formatter().parse(phrase))
+        simple = all(
+            f is None
+            or (f.isidentifier() and "{" not in (spec or "") and conv in (None, "r", "s", "a"))
+            for _, f, spec, conv in parts
+        )
+        fields = [f for _, f, _, _ in parts if f]
+        # to_dict boxes the values of object columns its own way: leave those to describe
+        plain = simple and self.features.columns.is_unique
+        plain = plain and all(
+            self.features[f].dtype != object for f in fields if f in self.features
+        )
+        if not plain:
+            return lambda row: describe(self.reason_map, feature, self._record(row))
+        unknown = f"{feature.replace('_', ' ')}: unknown"
+        columns = [self.column(f) for f in fields]
+        # (literal text, then the field's column, if any): a missing column is caught above
+        pieces = [
+            (text, self.column(f) if f else None, spec or "", conv) for text, f, spec, conv in parts
+        ]
+        fmt, convert = self.formatter.format_field, self.formatter.convert_field
+
+        def fill(row: int) -> str:
+            for column in columns:
+                value = None if column is None else column[row]
+                if value is None or math.isnan(value):
+                    return unknown
+            out = []
+            for text, column, spec, conv in pieces:
+                out.append(text)
+                if column is not None:
+                    out.append(fmt(convert(column[row], conv), spec))
+            return "".join(out)
+
+        return fill
+
+    def _record(self, row: int) -> dict:
+        if self._records is None:
+            self._records = self.features.to_dict(orient="records")
+        return self._records[row]

@@ -261,10 +261,10 @@ def describe(reason_map: ReasonMap, feature: str, values: Mapping[str, float]) -
     fields = [f for _, f, _, _ in string.Formatter().parse(phrase) if f]
     if any(values.get(f) is None or math.isnan(values[f]) for f in fields):
         return f"{feature.replace('_', ' ')}: unknown"
-    return _PhraseFormatter().format(phrase, **{f: values[f] for f in fields})
+    return PhraseFormatter().format(phrase, **{f: values[f] for f in fields})
 
 
-class _PhraseFormatter(string.Formatter):
+class PhraseFormatter(string.Formatter):
     """``str.format`` plus two specs: ``updown``, a relative change as "down 60%",
     "up 25%" or "unchanged"; ``points``, a change of a share as "up 15 points",
     "down 5 points" or "unchanged"."""
