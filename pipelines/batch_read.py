@@ -31,12 +31,13 @@ from pandas._libs.parsers import STR_NA_VALUES
 
 from features.batches import customer_batch
 from features.contracts import InputError, validate_table
+from features.contracts.converters import _to_identifier
 from pipelines import catalog
 
 CACHE = Path("interim") / "batches"  # under the settings' data_dir
 _ROW = "_source_row"  # 0-based row of the source file, kept beside the values
 _BLOCK_ROWS = 1 << 20
-_FORMAT = "v1"  # bump when the cache layout changes
+_FORMAT = "v2"  # bump when the cache layout changes
 
 
 def cache_folder(path: Path, batches: int, root: Path) -> Path:
@@ -83,36 +84,13 @@ def build_cache(path: Path, table: str, batches: int, root: Path) -> Path | None
         return folder
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    writers: list[pq.ParquetWriter] = []
     complete = False
     try:
         staging.mkdir(parents=True)
-        offset = 0
-        for block in _blocks(path, table) or ():
-            names = [name.strip().lower() for name in block.schema.names]
-            if names.count("customer_id") != 1 or len(set(names)) < len(names):
-                writers.append(pq.ParquetWriter(staging / "unused", block.schema))
-                break
-            ids = block.column(names.index("customer_id")).to_pandas()
-            number = customer_batch(ids, batches)
-            keyed = block.append_column(_ROW, pa.array(np.arange(offset, offset + len(block))))
-            offset += len(block)
-            if not writers:
-                writers = [
-                    pq.ParquetWriter(staging / f"part-{b}.parquet", keyed.schema)
-                    for b in range(batches)
-                ]
-            order = np.argsort(number, kind="stable")
-            bounds = np.searchsorted(number[order], np.arange(batches + 1))
-            for b, writer in enumerate(writers):
-                writer.write_batch(keyed.take(order[bounds[b] : bounds[b + 1]]))
-        else:
-            complete = bool(writers)  # no block at all: an empty file
+        complete = write_batches(_blocks(path, table) or (), batches, staging)
     except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, StopIteration):
         complete = False
     finally:
-        for writer in writers:
-            writer.close()
         if not complete:
             shutil.rmtree(staging, ignore_errors=True)
     if not complete:
@@ -121,6 +99,52 @@ def build_cache(path: Path, table: str, batches: int, root: Path) -> Path | None
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return folder
+
+
+def write_batches(blocks: Iterable[pa.RecordBatch], batches: int, folder: Path) -> bool:
+    """Split ``blocks`` by customer batch into ``folder/part-{b}.parquet``.
+
+    Each row keeps its position in the blocks as ``_source_row``. Used for files and
+    for database pages alike.
+
+    Returns:
+        False when the blocks cannot be split (no single ``customer_id`` column,
+        clashing names) or there are none; the caller then reads its source whole,
+        whose messages say what is wrong, and removes ``folder``.
+    """
+    writers: list[pq.ParquetWriter] = []
+    try:
+        offset = 0
+        for block in blocks:
+            names = [name.strip().lower() for name in block.schema.names]
+            if names.count("customer_id") != 1 or len(set(names)) < len(names):
+                return False
+            ids = block.column(names.index("customer_id")).to_pandas()
+            number = customer_batch(_as_validated_ids(ids), batches)
+            keyed = block.append_column(_ROW, pa.array(np.arange(offset, offset + len(block))))
+            offset += len(block)
+            if not writers:
+                writers = [
+                    pq.ParquetWriter(folder / f"part-{b}.parquet", keyed.schema)
+                    for b in range(batches)
+                ]
+            order = np.argsort(number, kind="stable")
+            bounds = np.searchsorted(number[order], np.arange(batches + 1))
+            for b, writer in enumerate(writers):
+                writer.write_batch(keyed.take(order[bounds[b] : bounds[b + 1]]))
+        return bool(writers)  # no block at all: an empty file
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+def _as_validated_ids(ids: pd.Series) -> pd.Series:
+    # hash the id as validation will read it (" C1" and "C1", 12.0 and 12 are one
+    # customer), or one customer's rows in two tables could land in different batches;
+    # integers already hash as their text
+    if pd.api.types.is_integer_dtype(ids.dtype):
+        return ids
+    return _to_identifier(ids, "customer_id", "", nullable=True)
 
 
 def read_batch(folder: Path, batch: int) -> pd.DataFrame:
@@ -157,6 +181,7 @@ def batch_tables(
             source=source.name,
             not_after=catalog.latest_event(kind),
             drop_duplicates=drop,
+            allow_empty=True,  # build_cache kept no empty file: this batch has no rows
         )
         read[kind] = (source.name, validated)
     read.setdefault("transactions", None)

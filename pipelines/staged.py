@@ -1,12 +1,13 @@
 """A run's input files as customer batches staged on local disk, validated once.
 
 :func:`stage` converts each file into its partitioned Parquet cache
-(:mod:`pipelines.batch_read`), validates and repairs every batch exactly as a whole file
-is (the batches' counted repairs summed into today's sentences; a bad value anywhere
-reported with the whole file's message), and keeps each batch's validated tables in a
-run folder. A flow then reads one batch at a time (:meth:`StagedBatches.map`), so peak
-memory follows the batch, not the tables; the population steps read the small
-per-customer results.
+(:mod:`pipelines.batch_read`; PostgreSQL tables are read page by page into the same
+layout, :mod:`pipelines.database.pages`), validates and repairs every batch exactly as
+a whole file is (the batches' counted repairs summed into today's sentences; a bad value
+anywhere reported with the whole file's message), and keeps each batch's validated
+tables in a run folder. A flow then reads one batch at a time
+(:meth:`StagedBatches.map`), so peak memory follows the batch, not the tables; the
+population steps read the small per-customer results.
 """
 
 from __future__ import annotations
@@ -14,20 +15,25 @@ from __future__ import annotations
 import pickle
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
+from prefect.logging import get_logger
 
 from features.contracts import InputError
 from features.usage import add_kind_counts, kind_counts
 from models.progress import track
 from pipelines import batch_read, catalog
-from pipelines.settings import CommonSettings, InputPaths
+from pipelines.database import DatabaseUnavailable, read_tables_sql
+from pipelines.database.pages import page_tables_sql
+from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths
+from pipelines.tasks import IO_RETRIES, database_url
 
 T = TypeVar("T")
 
@@ -65,9 +71,10 @@ class StagedBatches:
 def batches_for(inputs: object, settings: CommonSettings) -> int | None:
     """How many customer batches this run reads its inputs in; None: whole tables.
 
-    Batches need files and the local engine (Dask partitions its own inputs).
+    Batches need files or PostgreSQL tables, and the local engine (Dask partitions its
+    own inputs).
     """
-    if not isinstance(inputs, InputPaths) or settings.engine != "local":
+    if not isinstance(inputs, InputPaths | DatabaseInputs) or settings.engine != "local":
         return None
     return settings.feature_batches
 
@@ -85,17 +92,23 @@ def streamable(inputs: InputPaths) -> dict[str, Path]:
 
 @contextmanager
 def stage(
-    inputs: InputPaths, settings: CommonSettings, batches: int
+    inputs: InputPaths | DatabaseInputs, settings: CommonSettings, batches: int
 ) -> Iterator[StagedBatches | None]:
-    """The inputs as ``batches`` validated customer batches; None if a file cannot be
-    streamed (the caller reads it whole, whose messages say why). The run folder is
-    removed afterwards, also when the run fails.
+    """The inputs as ``batches`` validated customer batches; None if a file or table
+    cannot be streamed (the caller reads it whole, whose messages say why). The run
+    folder is removed afterwards, also when the run fails. PostgreSQL tables are read
+    page by page into the run folder (:mod:`pipelines.database.pages`).
 
     Raises:
-        InputError: a batch breaks the contract (the whole file's message: file, column,
-            first offending rows as numbered in the file).
+        InputError: a batch breaks the contract (the whole input's message: file or
+            table, column, first offending rows as numbered in the file or the read).
+        DatabaseUnavailable: the server stayed unreachable through the retries.
     """
     root = Path(settings.data_dir) / batch_read.CACHE
+    if isinstance(inputs, DatabaseInputs):
+        with _stage_database(inputs, settings, batches, root) as source:
+            yield source
+        return
     paths = streamable(inputs)
     folders = file_folders(paths, batches, root)
     if folders is None:
@@ -114,6 +127,69 @@ def stage(
         yield validate_batches(folders, run, batches, settings, whole_error)
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+@contextmanager
+def _stage_database(
+    inputs: DatabaseInputs, settings: CommonSettings, batches: int, root: Path
+) -> Iterator[StagedBatches | None]:
+    url = database_url(inputs.url_env)
+    tables: dict[str, Any] = {
+        "transactions": inputs.transactions,
+        "interactions": inputs.interactions,
+        "customers": inputs.customers,
+        "queries": inputs.queries or None,
+        "subscriptions": inputs.subscriptions,
+    }
+
+    def whole_error(error: InputError) -> None:
+        # the whole read in a snapshot of its own: the message is today's exactly
+        read_tables_sql(
+            url,
+            **tables,
+            kinds=settings.kinds or None,
+            drop_duplicate_interactions=settings.drop_duplicate_interactions,
+        )
+        raise error  # the whole read passed: a finding only the batch shows
+
+    root.mkdir(parents=True, exist_ok=True)
+    run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    pages = run / "pages"
+    try:
+        try:
+            folders = _read_pages(
+                lambda: page_tables_sql(url, **tables, batches=batches, folder=pages), pages
+            )
+        except InputError as error:
+            whole_error(error)
+            raise
+        if folders is None:
+            yield None
+            return
+        source = validate_batches(folders, run, batches, settings, whole_error)
+        shutil.rmtree(pages)  # the validated batches are kept; their pages are not needed
+        yield source
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _read_pages(read: Callable[[], T], pages: Path) -> T:
+    """``read()``, again after the delays of the I/O tasks while the server is away.
+
+    The whole read is a task with those retries (``pipelines.tasks.IO_RETRIES``);
+    staging runs in the flow itself, so it retries here. Each try starts afresh.
+    """
+    delays = list(IO_RETRIES["retry_delay_seconds"])
+    while True:
+        shutil.rmtree(pages, ignore_errors=True)
+        try:
+            return read()
+        except DatabaseUnavailable as error:
+            if not delays:
+                raise
+            delay = delays.pop(0)
+            get_logger("churn").warning("%s; reading again in %s s", error, delay)
+            time.sleep(delay)
 
 
 def file_folders(

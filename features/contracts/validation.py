@@ -46,6 +46,7 @@ def validate_table(
     source: str,
     not_after: pd.Timestamp | None = None,
     drop_duplicates: bool | None = None,
+    allow_empty: bool = False,
 ) -> ValidatedTable:
     """Check one input table against its contract and return it normalised.
 
@@ -63,6 +64,7 @@ def validate_table(
         not_after: timestamps later than this are an error (events cannot come from
             the future; usually a clock or unit bug upstream). None skips the check.
         drop_duplicates: drop exact duplicate rows (None: the table's default).
+        allow_empty: no rows is no error (a customer batch of a file that has rows).
 
     Returns:
         The normalised frame with warnings and the optional columns present.
@@ -83,7 +85,7 @@ def validate_table(
     del frame
     data.columns = _canonical_names(data.columns, source)
 
-    if len(data) == 0:
+    if len(data) == 0 and not allow_empty:
         raise InputError(source, f"the {table} table is empty (no data rows)")
 
     required = REQUIRED[table]

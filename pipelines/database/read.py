@@ -8,7 +8,8 @@ protocol, which refuses a second statement.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pandas as pd
 import psycopg
@@ -87,24 +88,13 @@ def read_tables_sql(
             table knows.
         DatabaseUnavailable: as :func:`read_table_sql`.
     """
-    queries = dict(queries or {})
-    unknown = sorted(set(queries) - set(INPUT_TABLES))
-    if unknown:
-        raise ValueError(
-            f"queries given for unknown tables {', '.join(map(repr, unknown))}; "
-            f"expected {', '.join(INPUT_TABLES)}"
-        )
     names = {
         "transactions": transactions,
         "interactions": interactions,
         "customers": customers,
         "subscriptions": subscriptions,
     }
-    reads = {
-        kind: (names[kind] or kind, queries.get(kind))
-        for kind in INPUT_TABLES
-        if names[kind] is not None or kind in queries
-    }
+    reads = table_reads(names, queries)
     read = _read_validated(
         url, reads, drop_duplicates={"interactions": drop_duplicate_interactions}
     )
@@ -117,14 +107,45 @@ def read_tables_sql(
     )
 
 
-def _read_validated(
-    engine_or_url: EngineOrUrl,
-    reads: Mapping[str, tuple[str, str | None]],
-    drop_duplicates: Mapping[str, bool] | None = None,
-) -> dict[str, ValidatedTable]:
-    """kind -> (table or label, query or None) read in one transaction, then validated.
+def table_reads(
+    names: Mapping[str, str | None], queries: Mapping[str, str] | None
+) -> dict[str, tuple[str, str | None]]:
+    """kind -> (table name or label, query or None) for each table a read covers.
 
-    ``drop_duplicates``: kind -> drop exact duplicate rows (absent: the contract's rule).
+    Args:
+        names: kind -> table name or None, as :func:`read_tables_sql` takes them.
+        queries: kind -> SELECT; a query for a table without a name reads it too.
+
+    Raises:
+        ValueError: a query for an unknown kind.
+    """
+    queries = dict(queries or {})
+    unknown = sorted(set(queries) - set(INPUT_TABLES))
+    if unknown:
+        raise ValueError(
+            f"queries given for unknown tables {', '.join(map(repr, unknown))}; "
+            f"expected {', '.join(INPUT_TABLES)}"
+        )
+    return {
+        kind: (names.get(kind) or kind, queries.get(kind))
+        for kind in INPUT_TABLES
+        if names.get(kind) is not None or kind in queries
+    }
+
+
+@contextmanager
+def snapshot(
+    engine_or_url: EngineOrUrl, reads: Mapping[str, tuple[str, str | None]]
+) -> Iterator[tuple[Connection, dict[str, str], list[str]]]:
+    """One read-only, repeatable-read transaction to read ``reads`` in.
+
+    Yields the connection, each kind's single SELECT, and a one-item list holding the
+    label that error messages name: set it to the table being read. Driver errors in the
+    block become :class:`InputError`, ``DatabaseUnavailable`` or ``DatabaseAccessError``.
+
+    Raises:
+        ValueError: a bad table name or kind.
+        InputError: a query that is not a single SELECT.
     """
     for kind, (table, _) in reads.items():
         if kind not in INPUT_TABLES:
@@ -137,7 +158,6 @@ def _read_validated(
         for kind, (table, query) in reads.items()
         if query is not None
     }
-    frames: dict[str, pd.DataFrame] = {}
     with _engine(engine_or_url) as engine:
         statements = {
             kind: queries[kind] if kind in queries else _table_select(engine, table)
@@ -150,9 +170,23 @@ def _read_validated(
             _transaction(engine, "REPEATABLE READ") as conn,
         ):
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            for kind, (table, _) in reads.items():
-                reading[0] = _source(table)
-                frames[kind] = _fetch(conn, statements[kind])
+            yield conn, statements, reading
+
+
+def _read_validated(
+    engine_or_url: EngineOrUrl,
+    reads: Mapping[str, tuple[str, str | None]],
+    drop_duplicates: Mapping[str, bool] | None = None,
+) -> dict[str, ValidatedTable]:
+    """kind -> (table or label, query or None) read in one transaction, then validated.
+
+    ``drop_duplicates``: kind -> drop exact duplicate rows (absent: the contract's rule).
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    with snapshot(engine_or_url, reads) as (conn, statements, reading):
+        for kind, (table, _) in reads.items():
+            reading[0] = _source(table)
+            frames[kind] = _fetch(conn, statements[kind])
     drop = drop_duplicates or {}
     return {
         kind: validate_table(

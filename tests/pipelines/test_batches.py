@@ -220,3 +220,31 @@ def test_bad_input_in_a_batch_of_a_night_stops_it_before_anything_is_written(bus
     assert "transactions.csv: column 'timestamp'" in str(batched.value)
     assert pd.read_parquet(out / catalog.OUTPUTS["at_risk"])["customer_id"].tolist() == ["kept"]
     assert not (out / catalog.OUTPUTS["scores"]).exists()
+
+
+def test_batches_with_no_rows_of_a_table_are_empty_not_an_error(tmp_path):
+    """A few customers in many batches: some batches hold none of a table's rows, which
+    is no empty table (the file has rows), so the features are the whole file's."""
+    from simulation.retail import simulate
+
+    tables = simulate(n_customers=4, seed=2)
+    paths = catalog.write_atomic(
+        {
+            "transactions": tables.transactions,
+            "interactions": tables.interactions,
+            "customers": tables.customers,
+        },
+        tmp_path / "in",
+    )
+    held = [
+        set(customer_batch(t["customer_id"], BATCHES))
+        for t in tables.__dict__.values()
+        if isinstance(t, pd.DataFrame)
+    ]
+    assert all(len(h) < BATCHES for h in held)  # every table misses some batch
+    inputs = InputPaths(**{k: paths[k] for k in ("transactions", "interactions", "customers")})
+    for name, engine in (("whole", None), ("batches", _batches(tmp_path))):
+        feature_file(inputs, "2025-06-01", tmp_path / name, engine=engine, say=_into([]))
+    whole = pd.read_parquet(tmp_path / "whole" / "features.parquet")
+    batched = pd.read_parquet(tmp_path / "batches" / "features.parquet")
+    pd.testing.assert_frame_equal(batched, whole, check_exact=True)
