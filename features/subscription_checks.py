@@ -45,19 +45,25 @@ def check_periods(
     overlaps = same & (s < previous_end)
     if overlaps.any():
         first = ids[overlaps][0]
-        n_customers = len(np.unique(ids[overlaps]))
+        n_customers = int(len(np.unique(ids[overlaps])))
         raise _bad_values_error(
             source,
             "start",
             raw_start,
             _at(positions[order][overlaps], len(raw_start)),
             "overlapping",
-            hint=(
-                f"these periods start before an earlier period of the same customer ends "
-                f"({n_customers} customer{'s' if n_customers > 1 else ''}, e.g. {first!r}); "
-                "a plan change ends one row where the next begins"
-            ),
+            overlap_hint(n_customers, str(first)),
+            (n_customers, str(first)),
         )
+
+
+def overlap_hint(n_customers: int, first: str) -> str:
+    """The hint of the overlapping periods message (``first``: the smallest such id)."""
+    return (
+        f"these periods start before an earlier period of the same customer ends "
+        f"({n_customers} customer{'s' if n_customers > 1 else ''}, e.g. {first!r}); "
+        "a plan change ends one row where the next begins"
+    )
 
 
 def check_known_customers(subscriptions: pd.DataFrame, known: pd.Series, source: str) -> None:

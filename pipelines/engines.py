@@ -14,7 +14,9 @@ explanations downstream need no engine-specific code. Scoring runs partition-wis
 that same model.
 
 Inputs may be pandas frames (moved to the cluster here) or ``dask.dataframe`` frames,
-e.g. from ``dask.dataframe.read_parquet`` on files the workers can reach.
+e.g. from ``dask.dataframe.read_parquet`` on files the workers can reach. A scoring night
+on files reads and validates them on the workers (:mod:`pipelines.dask_read`), with the
+same partitioning (:func:`partition_by_key`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ Frame = pd.DataFrame | dd.DataFrame
 
 # dask would otherwise turn pandas' default ``str`` columns into ``string[pyarrow]``
 # (pd.NA semantics), and the feature functions would see other dtypes than locally.
-_DASK_CONFIG = {"dataframe.convert-string": False}
+DASK_CONFIG = {"dataframe.convert-string": False}
 
 
 def get_client(address: str | None = None) -> Client:
@@ -77,7 +79,7 @@ def _default_partitions(rows: int, client: Client | None) -> int:
 
 def _compute(collection: Any, client: Client | None) -> Any:
     """Compute on the given client, else on dask's current default scheduler."""
-    with dask.config.set(_DASK_CONFIG):
+    with dask.config.set(DASK_CONFIG):
         if client is not None:
             return client.compute(collection).result()
         return collection.compute()
@@ -101,7 +103,7 @@ def _add_keys_to_partition(
 
 def _by_customer(table: Frame, npartitions: int, client: Client | None) -> dd.DataFrame:
     """The table partitioned so that partition ``i`` holds every customer hashed to ``i``."""
-    with dask.config.set(_DASK_CONFIG):
+    with dask.config.set(DASK_CONFIG):
         if isinstance(table, pd.DataFrame):
             pieces = max(1, min(npartitions, math.ceil(len(table) / 100_000)))
             keyed = _to_dask(_add_keys(table, npartitions), pieces, client)
@@ -113,8 +115,29 @@ def _by_customer(table: Frame, npartitions: int, client: Client | None) -> dd.Da
             keyed = table.map_partitions(
                 _add_keys_to_partition, npartitions, offsets, partition_info=True, meta=meta
             )
-        divisions = [*range(npartitions), npartitions - 1]
-        return keyed.set_index(_PART, divisions=divisions)
+        return partition_by_key(keyed, npartitions)
+
+
+def partition_by_key(
+    keyed: dd.DataFrame,
+    npartitions: int,
+    key: str = _PART,
+    method: str | None = None,
+    keys: range | None = None,
+) -> dd.DataFrame:
+    """``keyed`` shuffled so that partition ``i`` holds the rows whose ``key`` is ``i``.
+
+    ``key`` holds each row's customer partition (:func:`features.batches.customer_batch`)
+    and becomes the index; row order inside a partition is not kept (keep a row number).
+
+    Args:
+        method: dask's shuffle method ("tasks", "p2p"; None: dask's configured default).
+        keys: the partitions to make when ``keyed`` holds only their rows (default all).
+    """
+    keys = keys if keys is not None else range(npartitions)
+    divisions = [*keys, keys[-1]]
+    with dask.config.set(DASK_CONFIG):
+        return keyed.set_index(key, divisions=divisions, shuffle_method=method)
 
 
 def _restore(part: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -184,7 +207,7 @@ def dask_features(
     if isinstance(transactions, dd.DataFrame):
         id_dtype = transactions._meta["customer_id"].dtype
     meta = _empty_features(columns, id_dtype)
-    with dask.config.set(_DASK_CONFIG):
+    with dask.config.set(DASK_CONFIG):
         parts = dd.map_partitions(
             _features_of_partition,
             tx,
@@ -213,7 +236,7 @@ def _to_dask(
     """
     if not isinstance(data, pd.DataFrame | pd.Series):
         return data
-    with dask.config.set(_DASK_CONFIG):
+    with dask.config.set(DASK_CONFIG):
         if client is None or len(data) == 0:
             return dd.from_pandas(data, npartitions=max(1, npartitions), sort=False)
         bounds = np.linspace(0, len(data), min(npartitions, len(data)) + 1).astype(int)
@@ -302,7 +325,7 @@ def dask_predict(
     else:
         x = features[align_features(features._meta, model).columns.tolist()]
     meta = pd.Series([], dtype=float, name="churn_probability", index=x._meta.index)
-    with dask.config.set(_DASK_CONFIG):
+    with dask.config.set(DASK_CONFIG):
         scored = x.map_partitions(_predict_partition, model, meta=meta)
     probability = _compute(scored, client)
     if isinstance(features, pd.DataFrame) and not probability.index.equals(features.index):

@@ -25,9 +25,10 @@ from models.reasons import ReasonMap, load_reason_map
 from models.uplift import choose_ranking
 from pipelines import campaigns, catalog, registry, staged
 from pipelines.report import DRIVER_CUSTOMERS, render_report
-from pipelines.settings import Inputs, ScoreSettings
+from pipelines.settings import InputPaths, Inputs, ScoreSettings
 from pipelines.tasks import (
     check_destinations,
+    compute_engine,
     load_tables,
     report_observability,
     report_read,
@@ -276,6 +277,25 @@ def score(
                             write_features,
                         )  # fmt: skip
                     )
+        if settings.engine == "dask" and isinstance(inputs, InputPaths):
+            from pipelines import dask_read  # the workers read and validate the files
+
+            with (
+                compute_engine(settings) as client,
+                dask_read.stage(inputs, settings, client) as on_workers,
+            ):
+                report_read(on_workers.schema)
+                return _finish(
+                    score_batches(
+                        on_workers,
+                        on_workers.schema,
+                        on_workers.kinds,
+                        settings,
+                        score_date,
+                        out_dir,
+                        write_features,
+                    )
+                )
         tables = load_tables(inputs, settings)
         return _finish(score_tables(tables, settings, score_date, out_dir, write_features))
 
