@@ -24,16 +24,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from prefect.logging import get_logger
 
 from features.contracts import InputError
 from features.usage import add_kind_counts, kind_counts
 from models.progress import track
 from pipelines import batch_read, catalog
-from pipelines.database import DatabaseUnavailable, read_tables_sql
-from pipelines.database.pages import page_tables_sql
 from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths
-from pipelines.tasks import IO_RETRIES, database_url
 
 T = TypeVar("T")
 
@@ -133,6 +129,11 @@ def stage(
 def _stage_database(
     inputs: DatabaseInputs, settings: CommonSettings, batches: int, root: Path
 ) -> Iterator[StagedBatches | None]:
+    # here, not at the top: `churn features` on files stays free of Prefect and SQLAlchemy
+    from pipelines.database import read_tables_sql
+    from pipelines.database.pages import page_tables_sql
+    from pipelines.tasks import database_url
+
     url = database_url(inputs.url_env)
     tables: dict[str, Any] = {
         "transactions": inputs.transactions,
@@ -179,6 +180,11 @@ def _read_pages(read: Callable[[], T], pages: Path) -> T:
     The whole read is a task with those retries (``pipelines.tasks.IO_RETRIES``);
     staging runs in the flow itself, so it retries here. Each try starts afresh.
     """
+    from prefect.logging import get_logger
+
+    from pipelines.database import DatabaseUnavailable
+    from pipelines.tasks import IO_RETRIES
+
     delays = list(IO_RETRIES["retry_delay_seconds"])
     while True:
         shutil.rmtree(pages, ignore_errors=True)
