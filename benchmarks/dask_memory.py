@@ -20,62 +20,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 
 from benchmarks import _bulk
+from benchmarks._process import run_churn
 
-CHURN = Path(sys.executable).with_name("churn")
 OUTPUTS = ("scores.parquet", "at_risk.parquet", "win_back.parquet", "features.parquet")
 TARGET_GB = 1.5
-GB = 1024**3
-
-
-def _peak_bytes(process: psutil.Process) -> int:
-    try:
-        with open(f"/proc/{process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _run(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
-    """Wall seconds and the peak RSS (GB) of each process of one ``churn`` run."""
-    start = time.perf_counter()
-    root = subprocess.Popen(
-        [str(CHURN), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    top = psutil.Process(root.pid)
-    peaks: dict[int, int] = {}
-    labels: dict[int, str] = {root.pid: "client"}
-    while root.poll() is None:
-        for process in [top, *top.children(recursive=True)]:
-            peaks[process.pid] = max(peaks.get(process.pid, 0), _peak_bytes(process))
-            if process.pid not in labels:
-                try:
-                    line = " ".join(process.cmdline())
-                except psutil.Error:
-                    line = ""
-                labels[process.pid] = "worker" if "spawn_main" in line else "helper"
-        time.sleep(0.2)
-    seconds = time.perf_counter() - start
-    if root.returncode != 0:
-        raise SystemExit(f"churn {' '.join(args)} failed: {root.stderr.read().decode()}")
-    named: dict[str, float] = {}
-    workers = sorted((pid for pid in peaks if labels[pid] == "worker"), key=peaks.get)
-    named["client"] = peaks[root.pid] / GB
-    for i, pid in enumerate(reversed(workers)):
-        named[f"worker {i + 1}"] = peaks[pid] / GB
-    return seconds, named
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         config = work / "train.yaml"
         config.write_text("candidates: [xgboost]\nn_train_cutoffs: 2\n")
         shard = [f"--{t}={first.path(t, validated=False)}" for t in _bulk.TABLES]
-        _run(["train", *shard, *store, "--config", str(config)], env)
+        run_churn(["train", *shard, *store, "--config", str(config)], env)
     runs = {}
     for mode, extra in (("local", []), ("dask", ["--engine", "dask"])):
         out = ["--out", str(work / f"out-{mode}")]
-        runs[mode] = _run(["nightly", *files, *store, *out, *extra], env)
+        runs[mode] = run_churn(["nightly", *files, *store, *out, *extra], env)
     for name in OUTPUTS:
         local = pd.read_parquet(work / "out-local" / name).drop(
             columns="scored_at", errors="ignore"

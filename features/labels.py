@@ -47,6 +47,7 @@ def departure_labels(
     customers: pd.Index,
     horizon_days: int = 90,
     confirm_days: int = 90,
+    observed_until: pd.Timestamp | None = None,
 ) -> pd.Series:
     """Departure label per customer in ``customers`` (the active ones at the cutoff).
 
@@ -56,6 +57,8 @@ def departure_labels(
         customers: the customers to label, as an index named ``customer_id``.
         horizon_days: a customer who stops buying within this many days has left...
         confirm_days: ...when they then buy nothing for this many days more.
+        observed_until: the latest transaction of the business, when ``transactions``
+            are one customer batch of it (None: their own latest).
 
     Returns:
         Integer series (1 = departed) indexed like ``customers``.
@@ -66,7 +69,7 @@ def departure_labels(
     cutoff = as_cutoff(cutoff)
     start = label_horizon_end(cutoff, horizon_days)
     end = start + pd.Timedelta(days=confirm_days)
-    _check_observed(transactions, cutoff, end, horizon_days + confirm_days)
+    _check_observed(transactions, cutoff, end, horizon_days + confirm_days, observed_until)
     ts = transactions["timestamp"]
     later = transactions.loc[(ts >= start) & (ts < end) & (transactions["amount"] > 0)]
     returned = pd.Index(later["customer_id"].unique())
@@ -74,11 +77,17 @@ def departure_labels(
 
 
 def _check_observed(
-    transactions: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp, days: int
+    transactions: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    end: pd.Timestamp,
+    days: int,
+    observed_until: pd.Timestamp | None = None,
 ) -> None:
     """Refuse a label window the data does not fully cover: a customer would look gone
-    only because their future is missing."""
-    last_day = transactions["timestamp"].max().normalize()
+    only because their future is missing. ``observed_until``: the business's latest
+    transaction, when ``transactions`` are one customer batch of it."""
+    latest = transactions["timestamp"].max() if observed_until is None else observed_until
+    last_day = latest.normalize()
     if last_day + pd.Timedelta(days=1) < end:
         raise ValueError(
             f"cutoff {cutoff.date()} + {days} days ends {end.date()}, after the last "
@@ -91,6 +100,7 @@ def churn_labels(
     cutoff: str | pd.Timestamp,
     horizon_days: int = 90,
     lookback_days: int = 365,
+    observed_until: pd.Timestamp | None = None,
 ) -> pd.Series:
     """Churn label per active customer.
 
@@ -99,6 +109,7 @@ def churn_labels(
         cutoff: label cutoff.
         horizon_days: length of the window in which a purchase means "stayed".
         lookback_days: a customer is active if they bought in this window before cutoff.
+        observed_until: as for :func:`departure_labels`.
 
     Returns:
         Integer series (1 = churned) indexed by ``customer_id``.
@@ -109,7 +120,7 @@ def churn_labels(
     """
     cutoff = as_cutoff(cutoff)
     end = label_horizon_end(cutoff, horizon_days)
-    _check_observed(transactions, cutoff, end, horizon_days)
+    _check_observed(transactions, cutoff, end, horizon_days, observed_until)
     active = active_customers(transactions, cutoff, lookback_days)
     ts = transactions["timestamp"]
     future = transactions.loc[(ts >= cutoff) & (ts < end) & (transactions["amount"] > 0)]
@@ -123,6 +134,7 @@ def subscription_end_labels(
     cutoff: str | pd.Timestamp,
     customers: pd.Index,
     horizon_days: int = 90,
+    observed_until: pd.Timestamp | None = None,
 ) -> pd.Series:
     """Cancellation label per customer in ``customers`` (subscribed at the cutoff).
 
@@ -140,7 +152,7 @@ def subscription_end_labels(
 
     cutoff = as_cutoff(cutoff)
     end_of_window = label_horizon_end(cutoff, horizon_days)
-    _check_observed(transactions, cutoff, end_of_window, horizon_days)
+    _check_observed(transactions, cutoff, end_of_window, horizon_days, observed_until)
     rows = subscriptions.assign(customer_id=subscriptions["customer_id"].astype(str))
     rows = rows.sort_values(["customer_id", "start"], kind="stable").reset_index(drop=True)
     ids, start, end = rows["customer_id"], rows["start"], rows["end"]

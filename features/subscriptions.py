@@ -189,7 +189,12 @@ def with_subscription_status(
     where they have one: ``active`` while a subscription runs, ``lapsed`` once the last
     ended. Customers without subscriptions keep the status their rhythm gives.
     ``subscription_ended`` says when a lapsed subscriber's last subscription ended."""
-    own = subscription_status(subscriptions, cutoff, status.index)
+    return with_own_status(status, subscription_status(subscriptions, cutoff, status.index))
+
+
+def with_own_status(status: pd.DataFrame, own: pd.DataFrame) -> pd.DataFrame:
+    """:func:`with_subscription_status` given each customer's :func:`subscription_status`
+    (``own``, indexed like ``status``: computed batch by batch, where the tables are)."""
     known = own["status"].notna().to_numpy()
     return status.assign(
         status=np.where(known, own["status"].to_numpy(), status["status"].to_numpy()),

@@ -158,10 +158,11 @@ def kinds_in_features(
 
 
 def kind_report(
-    interactions: pd.DataFrame | None, usage_kinds: Iterable[str]
+    interactions: pd.DataFrame | pd.Series | None, usage_kinds: Iterable[str]
 ) -> dict[str, dict[str, int]]:
-    """Rows per kind, split into those some feature reads and those none does."""
-    counts = kind_counts(interactions)
+    """Rows per kind, split into those some feature reads and those none does
+    (``interactions`` may be their rows per kind, as for :func:`choose_usage_kinds`)."""
+    counts = interactions if isinstance(interactions, pd.Series) else kind_counts(interactions)
     used = set(CONTRACT_KINDS) | set(usage_kinds)
     return {
         "kinds_used": {k: int(n) for k, n in counts.items() if k in used},

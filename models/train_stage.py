@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -19,15 +20,20 @@ from models import plots
 from models.champion import ChurnModel, model_contributions
 from models.metrics import evaluate
 from models.monitoring import reference_profile
+from models.night_facts import CustomerBatches
 from models.progress import track
 from models.selection import SELECT_BY, Selection, refit, select_champion
 from models.tables import BusinessTables
 from models.training import (
+    CutoffPart,
     Cutoffs,
     LabelScheme,
+    concat_parts,
+    cutoff_part,
     fit_label_to_data,
     labelled_features,
-    stack_cutoffs,
+    labelled_rows,
+    stack_rows,
 )
 from models.win_back import return_rates
 
@@ -121,14 +127,87 @@ def training_sets(
 ) -> TrainingSets:
     """The labelled rows of every cutoff in ``plan``; ``build`` is the feature builder
     (in process or on a cluster)."""
-    tx, cutoffs = tables.transactions, plan.cutoffs
-    horizon, label = plan.horizon_days, plan.label
+    tx, horizon, label = tables.transactions, plan.horizon_days, plan.label
     args = (tables.interactions, tables.customers, horizon, lookback_days, build, label)
+    return _sets(plan, lambda cutoff, lapsed: labelled_features(tx, cutoff, *args, lapsed))
+
+
+def training_sets_by_batch(
+    batches: CustomerBatches,
+    plan: TrainingPlan,
+    lookback_days: int,
+    usage_kinds: tuple[str, ...] = (),
+) -> TrainingSets:
+    """:func:`training_sets` read from customer batches (``models.night_facts``): each
+    cutoff's features and label ingredients batch by batch, then the status model's
+    population step on the cutoff's whole feature table. The same sets, exactly, with
+    one batch's tables in memory at a time."""
+
+    def rows_at(
+        cutoff: pd.Timestamp, lapsed: list[tuple[np.ndarray, np.ndarray]] | None
+    ) -> tuple[pd.DataFrame, pd.Series]:
+        parts = batches.map(
+            partial(
+                batch_part,
+                cutoff=cutoff,
+                plan=plan,
+                lookback_days=lookback_days,
+                usage_kinds=usage_kinds,
+                history_start=batches.history_start,
+                observed_until=batches.last_timestamp,
+                with_lapsed=lapsed is not None,
+            )
+        )
+        return labelled_rows(concat_parts(parts), plan.label, lapsed)
+
+    return _sets(plan, rows_at)
+
+
+def batch_part(
+    tables: BusinessTables,
+    cutoff: pd.Timestamp,
+    plan: TrainingPlan,
+    lookback_days: int,
+    usage_kinds: tuple[str, ...],
+    history_start: pd.Timestamp | None,
+    observed_until: pd.Timestamp | None,
+    with_lapsed: bool,
+) -> CutoffPart:
+    """One customer batch's part of a cutoff (the business's first and latest
+    transaction given, as a batch's own may be later or earlier)."""
+    build = partial(
+        build_features,
+        history_start=history_start,
+        usage_kinds=usage_kinds,
+        subscription_table=tables.subscriptions,
+    )
+    return cutoff_part(
+        tables.transactions,
+        cutoff,
+        tables.interactions,
+        tables.customers,
+        plan.horizon_days,
+        lookback_days,
+        build,
+        plan.label,
+        tables.subscriptions,
+        observed_until,
+        with_lapsed,
+    )
+
+
+def _sets(
+    plan: TrainingPlan,
+    rows_at: Callable[
+        [pd.Timestamp, list[tuple[np.ndarray, np.ndarray]] | None], tuple[pd.DataFrame, pd.Series]
+    ],
+) -> TrainingSets:
+    cutoffs = plan.cutoffs
     lapsed: list[tuple[np.ndarray, np.ndarray]] = []
-    train = stack_cutoffs(tx, cutoffs.train, *args, lapsed)
+    train = stack_rows(rows_at, cutoffs.train, lapsed)
     later = (cutoffs.validation, cutoffs.holdout)
     valid, hold = [
-        labelled_features(tx, cutoff, *args)
+        rows_at(cutoff, None)
         for cutoff in track(later, "validation and holdout features", unit="cutoffs")
     ]
     return TrainingSets(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from xgboost import XGBClassifier
 from features.build import build_features
 from features.labels import churn_labels, departure_labels, subscription_end_labels
 from features.status import ACTIVE, customer_status
-from features.subscriptions import with_subscription_status
+from features.subscriptions import subscription_status, with_own_status
 from features.windows import as_cutoff
 from models.classifier import build_classifier
 from models.fit_progress import fit_with_progress
@@ -192,29 +192,117 @@ def labelled_features(
     within the horizon) arrays, for :func:`models.win_back.return_rates`.
     """
     label = label or LabelScheme()
+    part = cutoff_part(
+        transactions,
+        cutoff,
+        interactions,
+        customers,
+        horizon_days,
+        lookback_days,
+        build,
+        label,
+        with_lapsed=lapsed is not None,
+    )
+    return labelled_rows(part, label, lapsed)
+
+
+@dataclass(frozen=True)
+class CutoffPart:
+    """One cutoff's training rows before the population step, for some customers (a
+    customer batch, or all): what each customer's own rows give.
+
+    Attributes:
+        features: every customer who bought in the lookback window.
+        labels: each one's label, as if they were in the training population.
+        gone: each one's classic no-purchase label (for the lapsed customers' return
+            rates), if asked for.
+        subscribed: each one's :func:`features.subscriptions.subscription_status`,
+            under the subscription label.
+    """
+
+    features: pd.DataFrame
+    labels: pd.Series
+    gone: pd.Series | None = None
+    subscribed: pd.DataFrame | None = None
+
+
+def cutoff_part(
+    transactions: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    interactions: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    horizon_days: int,
+    lookback_days: int,
+    build: Callable[..., pd.DataFrame],
+    label: LabelScheme,
+    subscriptions: pd.DataFrame | None = None,
+    observed_until: pd.Timestamp | None = None,
+    with_lapsed: bool = False,
+) -> CutoffPart:
+    """The features and label ingredients of :func:`labelled_features` for these tables'
+    customers. ``subscriptions`` (default ``label.subscriptions``) and
+    ``observed_until`` (the business's latest transaction) are for customer batches."""
+    subscriptions = label.subscriptions if subscriptions is None else subscriptions
     features = build(transactions, cutoff, interactions, customers, lookback_days)
+    ids = features.index
+
+    def classic() -> pd.Series:
+        labels = churn_labels(transactions, cutoff, horizon_days, lookback_days, observed_until)
+        return labels.reindex(ids)
+
     if label.kind == "classic":
-        labels = churn_labels(transactions, cutoff, horizon_days, lookback_days)
-        return features, labels.reindex(features.index)
-    status = customer_status(features, label.status_tail)
+        return CutoffPart(features, classic())
+    subscribed = None
     if label.kind == "subscription":
-        status = with_subscription_status(status, label.subscriptions, as_cutoff(cutoff))
+        subscribed = subscription_status(subscriptions, as_cutoff(cutoff), ids)
+        labels = subscription_end_labels(
+            transactions, subscriptions, cutoff, ids, horizon_days, observed_until
+        )
+    else:
+        labels = departure_labels(
+            transactions, cutoff, ids, horizon_days, label.confirm_days, observed_until
+        )
+    return CutoffPart(features, labels, classic() if with_lapsed else None, subscribed)
+
+
+def concat_parts(parts: list[CutoffPart]) -> CutoffPart:
+    """Customer batches' parts of one cutoff as the whole tables' part (sorted by
+    ``customer_id``, as the whole feature table is)."""
+    kept = [p for p in parts if len(p.features)] or parts[:1]
+    if len(kept) == 1:
+        return kept[0]
+    features = pd.concat([p.features for p in kept]).sort_index(kind="stable")
+
+    def joined(frames: list) -> Any:
+        return None if frames[0] is None else pd.concat(frames).reindex(features.index)
+
+    return CutoffPart(
+        features,
+        joined([p.labels for p in kept]),
+        joined([p.gone for p in kept]),
+        joined([p.subscribed for p in kept]),
+    )
+
+
+def labelled_rows(
+    part: CutoffPart,
+    label: LabelScheme,
+    lapsed: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The population step of :func:`labelled_features`: the status model's medians come
+    from every customer of the cutoff, so this runs on the whole part."""
+    features, labels = part.features, part.labels
+    if label.kind == "classic":
+        return features, labels
+    status = customer_status(features, label.status_tail)
+    if part.subscribed is not None:
+        status = with_own_status(status, part.subscribed)
     active = status["status"].to_numpy() == ACTIVE
-    if lapsed is not None:
-        gone = churn_labels(transactions, cutoff, horizon_days, lookback_days)
-        gone = gone.reindex(features.index[~active]).to_numpy()
+    if lapsed is not None and part.gone is not None:
+        gone = part.gone.to_numpy()[~active]
         bands = overdue_band(status.loc[~active], features.loc[~active, "days_since_last_purchase"])
         lapsed.append((bands, 1 - gone))
-    features = features.loc[active]
-    if label.kind == "subscription":
-        labels = subscription_end_labels(
-            transactions, label.subscriptions, cutoff, features.index, horizon_days
-        )
-        return features, labels
-    labels = departure_labels(
-        transactions, cutoff, features.index, horizon_days, label.confirm_days
-    )
-    return features, labels
+    return features.loc[active], labels.loc[active]
 
 
 def stack_cutoffs(
@@ -229,19 +317,23 @@ def stack_cutoffs(
     lapsed: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Training rows from several cutoffs (a customer appears once per cutoff)."""
+    args = (interactions, customers, horizon_days, lookback_days, build, label)
+    return stack_rows(
+        lambda c, kept: labelled_features(transactions, c, *args, kept), cutoffs, lapsed
+    )
+
+
+def stack_rows(
+    rows_at: Callable[
+        [pd.Timestamp, list[tuple[np.ndarray, np.ndarray]] | None], tuple[pd.DataFrame, pd.Series]
+    ],
+    cutoffs: tuple[pd.Timestamp, ...],
+    lapsed: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """``rows_at(cutoff, lapsed)`` of every cutoff, stacked, with progress lines."""
     frames, labels = [], []
     for cutoff in track(cutoffs, "training features", unit="cutoffs"):
-        x, y = labelled_features(
-            transactions,
-            cutoff,
-            interactions,
-            customers,
-            horizon_days,
-            lookback_days,
-            build,
-            label,
-            lapsed,
-        )
+        x, y = rows_at(cutoff, lapsed)
         frames.append(x)
         labels.append(y)
     return pd.concat(frames), pd.concat(labels)

@@ -23,6 +23,7 @@ import typer
 
 from pipelines.cli_options import (
     AsOfOpt,
+    BatchesOpt,
     ConfigOpt,
     CuOpt,
     CustomerCountOpt,
@@ -206,6 +207,7 @@ def train(
     force: ForceOpt = False,
     engine: EngineOpt = None,
     dask_address: DaskOpt = None,
+    batches: BatchesOpt = None,
     config: ConfigOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
@@ -227,6 +229,7 @@ def train(
             force=force or None,
             engine=engine,
             dask_address=dask_address,
+            feature_batches=batches,
         )
         route_logs(settings.data_dir)
         result = run(flow_inputs(**tables), settings)

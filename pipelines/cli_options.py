@@ -46,8 +46,8 @@ BatchesOpt = Annotated[
     int | None,
     Opt(
         "--batches",
-        help="read and score the files in N customer batches: memory follows one batch, "
-        "the lists are the same [default: whole tables]",
+        help="read the inputs in N customer batches: memory follows one batch, the "
+        "results are the same [default: whole tables]",
     ),
 ]
 OutTableOpt = Annotated[

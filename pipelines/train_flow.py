@@ -16,9 +16,10 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from features.usage import choose_usage_kinds, kind_report
+from features.usage import choose_usage_kinds, kind_counts, kind_report
+from models.night_facts import CustomerBatches
 from models.promotion import decide
-from models.reasons import load_reason_map
+from models.reasons import ReasonMap, load_reason_map
 from models.train_stage import (
     TrainingPlan,
     TrainingSets,
@@ -27,11 +28,18 @@ from models.train_stage import (
     plan_training,
     train_and_evaluate,
     training_sets,
+    training_sets_by_batch,
 )
 from models.training import LabelScheme
-from pipelines import catalog, registry, tracking
-from pipelines.settings import Inputs, TrainSettings
-from pipelines.tasks import compute_engine, feature_builder, load_tables, report_observability
+from pipelines import catalog, registry, staged, tracking
+from pipelines.settings import InputPaths, Inputs, TrainSettings
+from pipelines.tasks import (
+    compute_engine,
+    feature_builder,
+    load_tables,
+    report_observability,
+    report_read,
+)
 
 
 @dataclass(frozen=True)
@@ -50,17 +58,22 @@ class TrainResult:
 
 
 def training_usage_kinds(
-    tables: catalog.Tables, settings: TrainSettings, observability: dict
+    kinds: pd.Series | None, settings: TrainSettings, observability: dict
 ) -> tuple[str, ...]:
     """The interaction kinds that get usage features (decided here, at training; the
     model's feature names pin them for scoring), logged with those no feature reads;
-    both are added to ``observability`` for the MLflow run."""
+    both are added to ``observability`` for the MLflow run.
+
+    Args:
+        kinds: rows per interaction kind (``features.usage.kind_counts``); None: the
+            business has no interactions table.
+    """
     # chosen on every row: which kinds exist is no label, and every cutoff then agrees
-    kinds = choose_usage_kinds(tables.interactions, settings.usage_top_kinds)
-    report = kind_report(tables.interactions, kinds)
-    observability.update(report, usage_kinds=list(kinds))
+    chosen = choose_usage_kinds(kinds, settings.usage_top_kinds)
+    report = kind_report(kinds, chosen)
+    observability.update(report, usage_kinds=list(chosen))
     logger = get_run_logger()
-    if tables.interactions is not None:
+    if kinds is not None:
         logger.info(
             "interaction kinds used: %s; ignored: %s",
             ", ".join(f"{k} ({n:,})" for k, n in report["kinds_used"].items()) or "none",
@@ -71,20 +84,25 @@ def training_usage_kinds(
                 "the interactions table (%d rows) feeds no feature beyond the last contact: "
                 "no kind is one the contract reads and usage_top_kinds is 0; map yours with "
                 "`kinds:`",
-                len(tables.interactions),
+                int(kinds.sum()),
             )
-    return kinds
+    return chosen
 
 
-def plan_for(tables: catalog.Tables, settings: TrainSettings) -> TrainingPlan:
-    """The cutoffs and label for these tables, logged (with a warning if shortened)."""
-    tx = tables.transactions
+def plan_for(
+    first_day: pd.Timestamp,
+    last_day: pd.Timestamp,
+    subscriptions: pd.DataFrame | None,
+    settings: TrainSettings,
+) -> TrainingPlan:
+    """The cutoffs and label for a business's history, logged (with a warning if
+    shortened); ``subscriptions``: the table, or its columns, if the business has one."""
     asked = LabelScheme(
         confirm_days=settings.confirm_days, status_tail=settings.status_tail
-    ).with_subscriptions(tables.subscriptions)
+    ).with_subscriptions(subscriptions)
     plan = plan_training(
-        tx["timestamp"].min(),
-        tx["timestamp"].max(),
+        first_day,
+        last_day,
         asked,
         settings.horizon_days,
         settings.n_train_cutoffs,
@@ -148,21 +166,104 @@ def _tree_fitter(client: Any) -> Callable[..., Any] | None:
     return partial(dask_train, client=client)
 
 
+@task(cache_policy=NONE)
+def build_training_sets_by_batch(
+    batches: CustomerBatches, plan: TrainingPlan, lookback_days: int, usage_kinds: tuple[str, ...]
+) -> TrainingSets:
+    """The same sets from customer batches (local disk, or partitions on Dask workers)."""
+    return training_sets_by_batch(batches, plan, lookback_days, usage_kinds)
+
+
 @flow(name="train")
 def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
-    """Train on stacked cutoffs, early-stop on a later one, judge on the latest, register."""
+    """Train on stacked cutoffs, early-stop on a later one, judge on the latest, register.
+
+    With ``feature_batches`` (local engine) the tables are read in customer batches
+    staged on local disk; with the Dask engine on files, by the workers. Otherwise whole.
+    """
     settings = settings or TrainSettings()
-    logger = get_run_logger()
     reason_map = load_reason_map(settings.reason_map)
     uri = registry.connect(settings)  # fail before an hour of training, not after
+    lookback = settings.lookback_days
+    batches = staged.batches_for(inputs, settings)
+    if batches is not None:
+        with staged.stage(inputs, settings, batches) as source:  # type: ignore[arg-type]
+            if source is not None:
+                report_read(source.schema)
+                return _train(
+                    source.schema,
+                    source.kinds if source.schema.interactions is not None else None,
+                    (source.history_start, source.last_timestamp),
+                    lambda plan, kinds: build_training_sets_by_batch(source, plan, lookback, kinds),
+                    settings,
+                    reason_map,
+                    uri,
+                )
+    if settings.engine == "dask" and isinstance(inputs, InputPaths):
+        from pipelines import dask_read  # the workers read, validate and build features
+
+        with (
+            compute_engine(settings) as client,
+            dask_read.stage(inputs, settings, client) as on_workers,
+        ):
+            report_read(on_workers.schema)
+            return _train(
+                on_workers.schema,
+                on_workers.kinds if on_workers.schema.interactions is not None else None,
+                (on_workers.history_start, on_workers.last_timestamp),
+                lambda plan, kinds: build_training_sets_by_batch(on_workers, plan, lookback, kinds),
+                settings,
+                reason_map,
+                uri,
+                _tree_fitter(client),
+            )
     tables = load_tables(inputs, settings)
-    observability = report_observability(tables, reason_map)
-    usage_kinds = training_usage_kinds(tables, settings, observability)
-    plan = plan_for(tables, settings)
+    tx = tables.transactions
     with compute_engine(settings) as client:
-        build = feature_builder(client, usage_kinds, tables.subscriptions, settings.feature_batches)
-        sets = build_training_sets(tables, plan, settings.lookback_days, build)
-        outcome = fit_candidates(sets, plan, settings, _tree_fitter(client))
+
+        def whole(plan: TrainingPlan, kinds: tuple[str, ...]) -> TrainingSets:
+            subs, n = tables.subscriptions, settings.feature_batches
+            build = feature_builder(client, kinds, subs, n)
+            return build_training_sets(tables, plan, lookback, build)
+
+        return _train(
+            tables,
+            None if tables.interactions is None else kind_counts(tables.interactions),
+            (tx["timestamp"].min(), tx["timestamp"].max()),
+            whole,
+            settings,
+            reason_map,
+            uri,
+            _tree_fitter(client),
+        )
+
+
+def _train(
+    tables: catalog.Tables,
+    kinds: pd.Series | None,
+    history: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    build_sets: Callable[[TrainingPlan, tuple[str, ...]], TrainingSets],
+    settings: TrainSettings,
+    reason_map: ReasonMap,
+    uri: str,
+    fit_trees: Callable[..., Any] | None = None,
+) -> TrainResult:
+    """Plan, build the sets, fit, judge against the champion and register.
+
+    Args:
+        tables: the tables, or only their columns (the schema of customer batches).
+        kinds: rows per interaction kind; None: no interactions table.
+        history: the first and the latest transaction.
+    """
+    logger = get_run_logger()
+    observability = report_observability(tables, reason_map)
+    usage_kinds = training_usage_kinds(kinds, settings, observability)
+    first, last = history
+    if first is None or last is None:
+        raise ValueError("the transactions table has no rows")
+    plan = plan_for(first, last, tables.subscriptions, settings)
+    sets = build_sets(plan, usage_kinds)
+    outcome = fit_candidates(sets, plan, settings, fit_trees)
     incumbent = registry.evaluate_champion(
         settings.model_name, outcome.evaluation, plan.cutoffs.holdout
     )

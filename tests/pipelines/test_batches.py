@@ -248,3 +248,20 @@ def test_batches_with_no_rows_of_a_table_are_empty_not_an_error(tmp_path):
     whole = pd.read_parquet(tmp_path / "whole" / "features.parquet")
     batched = pd.read_parquet(tmp_path / "batches" / "features.parquet")
     pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_train_by_batch_gives_the_whole_tables_model(business, tmp_path):
+    """The same rows in the same order: the same leaderboard and metrics, exactly."""
+    inputs = InputPaths(
+        transactions=business["transactions_csv"],
+        interactions=business["interactions"],
+        customers=business["customers"],
+    )
+    whole = flows.train(inputs, TrainSettings(data_dir=tmp_path / "whole", n_train_cutoffs=2))
+    settings = TrainSettings(data_dir=tmp_path / "batches", n_train_cutoffs=2, feature_batches=5)
+    batched = flows.train(inputs, settings)
+    assert batched.cutoffs == whole.cutoffs
+    assert batched.metrics == whole.metrics
+    assert batched.leaderboard == whole.leaderboard
+    assert not list((tmp_path / "batches" / "interim" / "batches").glob("run-*"))  # cleaned

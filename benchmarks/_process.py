@@ -1,0 +1,63 @@
+"""One whole ``churn`` process, timed, with the peak memory of it and of its children."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+CHURN = Path(sys.executable).with_name("churn")
+GB = 1024**3
+
+
+def _peak_bytes(process: psutil.Process) -> int:
+    try:
+        with open(f"/proc/{process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Wall seconds and the peak RSS (GB) of each process of one ``churn`` run.
+
+    The process tree is polled every 0.2 s; each process's peak is its kernel
+    high-water mark (``VmHWM``), so a short spike between two polls still counts.
+    Peaks are named ``client`` (the ``churn`` process) and ``worker N`` (Dask workers,
+    largest first). Exits with the command's stderr when it fails.
+    """
+    start = time.perf_counter()
+    root = subprocess.Popen(
+        [str(CHURN), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    top = psutil.Process(root.pid)
+    peaks: dict[int, int] = {}
+    labels: dict[int, str] = {root.pid: "client"}
+    while root.poll() is None:
+        try:
+            family = [top, *top.children(recursive=True)]
+        except psutil.Error:
+            family = []
+        for process in family:
+            peaks[process.pid] = max(peaks.get(process.pid, 0), _peak_bytes(process))
+            if process.pid not in labels:
+                try:
+                    line = " ".join(process.cmdline())
+                except psutil.Error:
+                    line = ""
+                labels[process.pid] = "worker" if "spawn_main" in line else "helper"
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if root.returncode != 0:
+        raise SystemExit(f"churn {' '.join(args)} failed: {root.stderr.read().decode()}")
+    named: dict[str, float] = {"client": peaks.get(root.pid, 0) / GB}
+    workers = sorted((pid for pid in peaks if labels[pid] == "worker"), key=peaks.get)
+    for i, pid in enumerate(reversed(workers)):
+        named[f"worker {i + 1}"] = peaks[pid] / GB
+    return seconds, named

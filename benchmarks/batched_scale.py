@@ -1,0 +1,206 @@
+"""Whole tables or customer batches at 300k and 1M customers: `churn train` and `churn
+nightly` as whole processes, time and peak memory (issue 15's targets).
+
+Usage, from the project root::
+
+    .venv/bin/python -m benchmarks.batched_scale --sizes 300000,1000000 --batches 8 \\
+        --work data/bench
+
+For each size, the bulk business (``benchmarks._bulk``: shards of 100k simulated
+customers over 4.5 years, ~29 transactions and ~56 interactions each, raw Parquet) is
+generated or reused. ``churn train`` runs whole and with ``--batches`` (the xgboost
+candidate only, default cutoffs: 4 training cutoffs, validation, holdout), and the two
+runs' metrics are checked equal. ``churn nightly`` then runs ``--runs`` times whole and
+with ``--batches`` on the batched run's champion, every run a fresh process, and the
+scores, both lists and the features are checked equal value for value. Wall time is the
+process's; peak memory is its kernel high-water mark (``VmHWM``, polled every 0.2 s).
+
+The medians go to ``docs/benchmarks.md`` between ``<!-- batched-scale:start -->`` and
+``<!-- batched-scale:end -->``, with the targets; the script exits 3 when one is missed
+(``--no-fail-on-target``: 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import _bulk, _docs
+from benchmarks._process import run_churn
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = ("scores.parquet", "at_risk.parquet", "win_back.parquet", "features.parquet")
+START, END = "<!-- batched-scale:start -->", "<!-- batched-scale:end -->"
+# (size, command, limit on peak GB, limit on wall s) for the batched run
+TARGETS = (
+    (300_000, "nightly", 2.0, 60.0),
+    (1_000_000, "nightly", 6.0, 120.0),
+    (1_000_000, "train", 8.0, None),
+)
+
+
+def _equal_outputs(a: Path, b: Path) -> None:
+    for name in OUTPUTS:
+        whole = pd.read_parquet(a / name).drop(columns="scored_at", errors="ignore")
+        batched = pd.read_parquet(b / name).drop(columns="scored_at", errors="ignore")
+        pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+
+
+def _metrics(store: Path) -> dict:
+    """The holdout metrics of the newest run in a store (read through MLflow)."""
+    import mlflow
+
+    from pipelines.tracking import local_store
+
+    mlflow.set_tracking_uri(local_store(store)[0])
+    runs = mlflow.search_runs(search_all_experiments=True, order_by=["start_time DESC"])
+    row = runs.iloc[0]
+    return {k[8:]: row[k] for k in runs.columns if k.startswith("metrics.holdout_")}
+
+
+def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list[dict]:
+    paths = _bulk.make_business(n, work / f"n{n}")
+    files = [f"--{t}={paths[f'raw_{t}']}" for t in _bulk.TABLES]
+    config = work / "train.yaml"
+    config.write_text("candidates: [xgboost]\n")
+    rows = []
+    stores = {}
+    for mode in ("whole", "batches"):
+        store = work / f"store-{n}-{mode}"
+        extra = ["--batches", str(batches)] if mode == "batches" else []
+        seconds, peaks = run_churn(
+            ["train", *files, "--data-dir", str(store), "--config", str(config), "--force", *extra],
+            env,
+        )
+        stores[mode] = store
+        rows.append(dict(size=n, command="train", mode=mode, seconds=seconds, peak=peaks["client"]))
+        print(json.dumps(rows[-1]), flush=True)
+    same_model = _metrics(stores["whole"]) == _metrics(stores["batches"])
+    nights: dict[str, list[tuple[float, float]]] = {"whole": [], "batches": []}
+    for run in range(runs):
+        for mode in nights:
+            extra = ["--batches", str(batches)] if mode == "batches" else []
+            out = ["--out", str(work / f"out-{n}-{mode}-{run}")]
+            store = ["--data-dir", str(stores["batches"])]
+            seconds, peaks = run_churn(["nightly", *files, *store, *out, *extra], env)
+            nights[mode].append((seconds, peaks["client"]))
+            print(json.dumps(dict(size=n, mode=mode, run=run, seconds=seconds)), flush=True)
+    _equal_outputs(work / f"out-{n}-whole-0", work / f"out-{n}-batches-0")
+    for mode, measured in nights.items():
+        seconds = statistics.median(s for s, _ in measured)
+        peak = statistics.median(p for _, p in measured)
+        rows.append(dict(size=n, command="nightly", mode=mode, seconds=seconds, peak=peak))
+    for row in rows:
+        row["same"] = same_model if row["command"] == "train" else True
+    return rows
+
+
+def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -> tuple[str, list]:
+    frame = pd.DataFrame(rows)
+    table = []
+    for (size, command), group in frame.groupby(["size", "command"], sort=False):
+        whole = group[group["mode"] == "whole"].iloc[0]
+        batched = group[group["mode"] == "batches"].iloc[0]
+        table.append(
+            [
+                f"{size:,}",
+                f"`churn {command}`",
+                f"{whole['seconds']:.0f}",
+                f"{whole['peak']:.2f}",
+                f"{batched['seconds']:.0f}",
+                f"{batched['peak']:.2f}",
+                f"{batched['seconds'] / whole['seconds']:.2f}",
+                f"{batched['peak'] / whole['peak']:.2f}",
+                "yes" if bool(batched["same"]) else "**no**",
+            ]
+        )
+    header = [
+        "customers",
+        "command",
+        "whole s",
+        "whole peak GB",
+        f"--batches {batches} s",
+        f"--batches {batches} peak GB",
+        "time ratio",
+        "peak ratio",
+        "same results",
+    ]
+    targets, missed = [], []
+    for size, command, gb, seconds in TARGETS:
+        got = frame[(frame["size"] == size) & (frame["command"] == command)]
+        got = got[got["mode"] == "batches"]
+        if got.empty:
+            continue
+        row = got.iloc[0]
+        ok_gb = row["peak"] <= gb
+        ok_s = seconds is None or row["seconds"] <= seconds
+        wanted = f"<= {gb} GB" + (f", <= {seconds:.0f} s" if seconds else "")
+        measured = f"{row['peak']:.2f} GB, {row['seconds']:.0f} s"
+        targets.append(
+            [
+                f"{size:,}",
+                f"`churn {command} --batches`",
+                wanted,
+                measured,
+                _docs.verdict(ok_gb and ok_s, (_docs.MET, _docs.NOT_MET)),
+            ]
+        )
+        if not (ok_gb and ok_s):
+            missed.append(f"{size:,} churn {command} --batches: {measured} (target {wanted})")
+    section = "\n".join(
+        [
+            START,
+            "## Whole tables or customer batches at scale (issue 15)",
+            "",
+            _docs.produced_line(meta, f"wall time {wall / 60:.0f} min"),
+            "",
+            f"Whole processes on the bulk business's raw Parquet files; `churn train` once "
+            f"per mode (xgboost candidate, 6 cutoffs), `churn nightly` median of {runs}. "
+            "Peaks are the process's `VmHWM`. Same results: the two trainings' holdout "
+            "metrics are equal, and the two nights' scores, lists and features are equal "
+            "value for value.",
+            "",
+            _docs.markdown_table(header, table, cell=str),
+            "",
+            _docs.markdown_table(["customers", "run", "target", "measured", ""], targets, cell=str),
+            END,
+            "",
+        ]
+    )
+    return section, missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="300000,1000000")
+    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    _docs.add_target_flag(parser)
+    options = parser.parse_args(argv)
+    meta = _docs.run_meta(_docs.command_line("batched_scale", argv))
+    work = options.work
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(work / ".prefect"), "OMP_WAIT_POLICY": "PASSIVE"}
+    started = time.perf_counter()
+    rows = []
+    for size in (int(s) for s in options.sizes.split(",")):
+        rows += measure_size(size, work, options.batches, options.runs, env)
+    (work / "batched-scale.json").write_text(json.dumps(rows, indent=1))
+    section, missed = render(
+        rows, options.batches, options.runs, meta, time.perf_counter() - started
+    )
+    print(section)
+    _docs.write_section(options.doc, section, START, END)
+    return _docs.target_status(missed, options.fail_on_target)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
