@@ -242,6 +242,9 @@ def validate_batches(
                 lasts.append(tx["timestamp"].max())
             if schema is None:
                 schema = _empty(tables)
+        for kind, (source, _) in folders.items():
+            if not rows.get(kind):  # every batch empty: the table is (a batch may be)
+                raise InputError(source.name, f"the {kind} table is empty (no data rows)")
     except InputError as error:
         whole_error(error)
         raise  # whole_error always raises; this keeps the batch's error if it does not
