@@ -333,6 +333,7 @@ def _score_args(ctx: Context, features: pd.DataFrame) -> tuple:
 def stage_score_explain_chunked(ctx: Context, clock: Clock) -> dict:
     """The nightly list: models.scoring.score_customers on every customer, as shipped."""
     from models.scoring import score_customers
+    from models.thresholds import RISK_THRESHOLD
 
     everyone = pd.read_parquet(ctx.path("score_set.parquet"))
     args = _score_args(ctx, everyone)
@@ -342,7 +343,7 @@ def stage_score_explain_chunked(ctx: Context, clock: Clock) -> dict:
     explained = int(scored["top_reason"].notna().sum())
     note = (
         f"chunks of {ctx.chunk_rows:,}, output {output_gb:.2f} GB; SHAP for the "
-        f"{explained:,} customers at or above the 0.5 risk threshold "
+        f"{explained:,} customers at or above the {RISK_THRESHOLD} risk threshold "
         f"({explained / len(scored):.0%}), {int(scored['risk_rank'].notna().sum()):,} ranked"
     )
     if ctx.first_run:

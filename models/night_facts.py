@@ -100,8 +100,26 @@ def first_pass(
 ) -> FirstPass:
     """One batch's features at ``cutoff``, retention counts and matured outcomes."""
     tx = tables.transactions
-    features = build_features(
-        tx,
+    features = batch_features(tables, cutoff, lookback_days, history_start, usage_kinds)
+    outcomes = None
+    if history is not None and len(history):
+        # this batch's customers' listings (ids compare as text, as the outcomes do)
+        mine = history.loc[history["customer_id"].astype(str).isin(_ids(tx))]
+        outcomes = matured_outcomes(mine, tx, horizon_days, cutoff)
+    return FirstPass(features, retention_counts(tx, cutoff, horizon_days), outcomes)
+
+
+def batch_features(
+    tables: BusinessTables,
+    cutoff: pd.Timestamp | str,
+    lookback_days: int,
+    history_start: pd.Timestamp | None,
+    usage_kinds: tuple[str, ...],
+) -> pd.DataFrame:
+    """One batch's features at ``cutoff`` (``history_start``: the business's first
+    transaction, which a batch's own may follow)."""
+    return build_features(
+        tables.transactions,
         cutoff,
         tables.interactions,
         tables.customers,
@@ -110,12 +128,6 @@ def first_pass(
         usage_kinds,
         tables.subscriptions,
     )
-    outcomes = None
-    if history is not None and len(history):
-        # this batch's customers' listings (ids compare as text, as the outcomes do)
-        mine = history.loc[history["customer_id"].astype(str).isin(_ids(tx))]
-        outcomes = matured_outcomes(mine, tx, horizon_days, cutoff)
-    return FirstPass(features, retention_counts(tx, cutoff, horizon_days), outcomes)
 
 
 def _ids(transactions: pd.DataFrame) -> pd.Index:

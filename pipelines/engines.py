@@ -38,6 +38,7 @@ from xgboost import dask as dxgb
 from features.batches import customer_batch as _partition_key  # local batches share it
 from features.build import build_features, observable_features
 from models.classifier import build_classifier, classifier_params
+from models.progress import Progress, announce
 from models.scoring import align_features
 
 # helper columns added for the shuffle and removed before any feature code sees the rows
@@ -284,12 +285,18 @@ def dask_train(
         eval_set = [(_to_dask(x_valid, pieces, client), _to_dask(y_valid, pieces, client))]
     model = dxgb.DaskXGBClassifier(**settings)
     model.client = client
+    rounds = int(settings.get("n_estimators") or 100)
+    # the rounds run on the workers, where no line reaches this log: say when they end
+    progress = Progress("xgboost on the cluster", rounds, "rounds")
+    announce(f"xgboost on the cluster: up to {rounds} rounds on {len(x_train):,} rows")
     model.fit(
         _to_dask(x_train, pieces, client),
         _to_dask(y_train, pieces, client),
         eval_set=eval_set,
         verbose=False,
     )
+    progress.done = model.get_booster().num_boosted_rounds()
+    progress.finish(f" (early stopping, of {rounds})" if progress.done < rounds else "")
     local = build_classifier(columns, **params)
     local.load_model(model.get_booster().save_raw("json"))
     return local

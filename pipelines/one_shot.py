@@ -31,6 +31,7 @@ import pandas as pd
 from features.batches import concat_batches
 from features.build import build_features
 from features.usage import choose_usage_kinds
+from models.night_facts import batch_features
 from models.reasons import blind_spots, load_reason_map
 from pipelines import catalog, staged
 from pipelines.settings import CommonSettings, InputPaths
@@ -126,7 +127,7 @@ def by_batch(
         say(f"rows read: {source.schema.rows_read}", False)
         _say_unobservable(source.schema, say)
         build = partial(
-            _features_of,
+            batch_features,
             cutoff=cutoff,
             lookback_days=lookback_days,
             history_start=source.history_start,
@@ -134,25 +135,6 @@ def by_batch(
         )
         parts = [part for part in source.map(build, "features") if len(part)]
     return concat_batches(parts) if parts else None
-
-
-def _features_of(
-    tables: catalog.Tables,
-    cutoff: str,
-    lookback_days: int,
-    history_start: pd.Timestamp | None,
-    usage_kinds: tuple[str, ...],
-) -> pd.DataFrame:
-    return build_features(
-        tables.transactions,
-        cutoff,
-        tables.interactions,
-        tables.customers,
-        lookback_days,
-        history_start,
-        usage_kinds,
-        tables.subscriptions,
-    )
 
 
 def _build(

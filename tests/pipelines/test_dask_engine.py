@@ -8,6 +8,7 @@ One cluster serves the whole module.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import dask
@@ -137,9 +138,19 @@ def test_dask_predict_matches_local_predict_proba(local_model, local_features, c
     np.testing.assert_allclose(distributed.to_numpy(), local, rtol=0, atol=1e-6)
 
 
-def test_dask_trained_model_is_as_good_on_the_holdout(training_sets, local_model, client):
+def test_dask_trained_model_is_as_good_on_the_holdout(
+    training_sets, local_model, client, caplog, monkeypatch
+):
     s = training_sets
+    monkeypatch.setattr(logging.getLogger("churn.progress"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="churn.progress")
     model = dask_train(s.x_train, s.y_train, s.x_valid, s.y_valid, client)
+
+    # the rounds run on the workers: a line when they start and one when they end
+    said = [r.getMessage() for r in caplog.records if r.name == "churn.progress"]
+    rounds = model.get_booster().num_boosted_rounds()
+    assert said[0].startswith("xgboost on the cluster: up to ")
+    assert said[-1].startswith(f"xgboost on the cluster: {rounds} rounds done in ")
 
     assert isinstance(model, XGBClassifier)
     assert model.get_params()["max_depth"] == local_model.get_params()["max_depth"]
