@@ -189,16 +189,7 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     if batches is not None:
         with staged.stage(inputs, settings, batches) as source:  # type: ignore[arg-type]
             if source is not None:
-                report_read(source.schema)
-                return _train(
-                    source.schema,
-                    source.kinds if source.schema.interactions is not None else None,
-                    (source.history_start, source.last_timestamp),
-                    lambda plan, kinds: build_training_sets_by_batch(source, plan, lookback, kinds),
-                    settings,
-                    reason_map,
-                    uri,
-                )
+                return _train_batches(source, settings, reason_map, uri)
     if settings.engine == "dask" and isinstance(inputs, InputPaths):
         from pipelines import dask_read  # the workers read, validate and build features
 
@@ -206,17 +197,7 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
             compute_engine(settings) as client,
             dask_read.stage(inputs, settings, client) as on_workers,
         ):
-            report_read(on_workers.schema)
-            return _train(
-                on_workers.schema,
-                on_workers.kinds if on_workers.schema.interactions is not None else None,
-                (on_workers.history_start, on_workers.last_timestamp),
-                lambda plan, kinds: build_training_sets_by_batch(on_workers, plan, lookback, kinds),
-                settings,
-                reason_map,
-                uri,
-                _tree_fitter(client),
-            )
+            return _train_batches(on_workers, settings, reason_map, uri, _tree_fitter(client))
     tables = load_tables(inputs, settings)
     tx = tables.transactions
     with compute_engine(settings) as client:
@@ -236,6 +217,29 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
             uri,
             _tree_fitter(client),
         )
+
+
+def _train_batches(
+    source: Any,
+    settings: TrainSettings,
+    reason_map: ReasonMap,
+    uri: str,
+    fit_trees: Callable[..., Any] | None = None,
+) -> TrainResult:
+    """:func:`_train` on staged customer batches or partitions on Dask workers (``source``:
+    ``pipelines.staged.StagedBatches`` or ``pipelines.dask_read.DaskBatches``)."""
+    report_read(source.schema)
+    lookback = settings.lookback_days
+    return _train(
+        source.schema,
+        source.kinds if source.schema.interactions is not None else None,
+        (source.history_start, source.last_timestamp),
+        lambda plan, kinds: build_training_sets_by_batch(source, plan, lookback, kinds),
+        settings,
+        reason_map,
+        uri,
+        fit_trees,
+    )
 
 
 def _train(
