@@ -10,6 +10,7 @@ path only). A file the workers cannot read is reported as the whole read reports
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import dask
@@ -27,9 +28,17 @@ from pipelines import dask_parts, engines
 
 
 def checked(
-    client: Client, table: str, parts: list[Future], raw: dd.DataFrame, source: str
+    client: Client,
+    table: str,
+    parts: list[Future],
+    source: str,
+    told: Callable[[list[InputError], list[dict[str, ZoneCounts]]], InputError | None],
 ) -> ValidatedTable:
     """The table's error as the whole read raises it, if any; else its empty form.
+
+    Args:
+        told: the whole input's error of the partitions' errors and zone counts, or
+            None (:func:`told` for a file; a database is read whole to say it).
 
     Returns:
         The validated columns and dtypes with no rows (what a partition without rows
@@ -37,7 +46,7 @@ def checked(
     """
     found = reports(client, parts, source)
     errors = [r.error for r in found if r.error is not None]
-    error = told(table, source, errors, [r.zones for r in found], raw, client)
+    error = told(errors, [r.zones for r in found])
     if error is not None:
         raise error
     schema = next((r for r in found if r.schema is not None), None)

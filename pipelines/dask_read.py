@@ -1,23 +1,28 @@
-"""A run's input files read, validated and kept by the Dask workers, as customer partitions.
+"""A run's input files or PostgreSQL tables read, validated and kept by the Dask workers,
+as customer partitions.
 
-The client only plans the reads: it looks at each file's header or Parquet footer, never
-at its rows. The workers read the files in blocks (``dask.dataframe.read_csv`` /
-``read_parquet``, the contract's columns only), number every row by its place in the
-file, move each row to its customer's partition (:func:`features.batches.customer_batch`
-of the id as validation reads it, the local batches' hash; a table at a time, a large one
-in rounds of partitions, so that only one round's raw rows are on the workers at once)
-and validate and repair each partition with the contract's own code
+The client only plans the reads: it looks at each file's header or Parquet footer, or
+at a table's row count and the key ranges of its ids (:mod:`pipelines.database.ranges`),
+never at its rows. The workers read the files in blocks (``dask.dataframe.read_csv`` /
+``read_parquet``), or each table in ranges of ``customer_id`` in one exported snapshot
+(``dask.dataframe.from_map``), the contract's columns only; then the same path for both
+(:func:`_stage_tables`): they number every row by its read block and place there, move
+each row to its customer's partition (:func:`features.batches.customer_batch` of the id
+as validation reads it, the local batches' hash; a table at a time, a large one in
+rounds of partitions, so that only one round's raw rows are on the workers at once) and
+validate and repair each partition with the contract's own code
 (:func:`features.contracts.validate_table`, :func:`pipelines.catalog.assemble_tables`,
 run by :mod:`pipelines.dask_parts`). The validated partitions stay on the workers
 (futures) and :meth:`DaskBatches.map` runs the night's pass functions there; only their
 per-customer results and the partitions' small findings reach the client.
 
-Findings are told as the whole files tell them: counted repairs summed
+Findings are told as the whole input tells them: counted repairs summed
 (:func:`pipelines.batch_read.merge_warnings`), a bad value reported with the whole
-file's message (:func:`features.contracts.partitions.whole_table_error`): the same
-count and first rows, numbered as in the file, which the client works out from each
-read block's length (read again on the workers, on the error path only;
-:mod:`pipelines.dask_findings`).
+input's message (:func:`features.contracts.partitions.whole_table_error`): the same
+count and first rows. A file's rows are numbered as in the file, which the client works
+out from each read block's length (read again on the workers, on the error path only;
+:mod:`pipelines.dask_findings`); a database's as in the whole read, by reading it whole
+in the client (on the error path only, as the local batches do).
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ import csv
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import dask
 import dask.dataframe as dd
@@ -42,14 +47,20 @@ from distributed import Client, Future, wait
 
 from features.batches import customer_batch
 from features.contracts import (
+    INPUT_TABLES,
     OPTIONAL,
     REQUIRED,
     InputError,
 )
+from features.contracts.messages import ZoneCounts
+from features.contracts.partitions import whole_table_error
 from features.usage import add_kind_counts
 from models.progress import announce, track
 from pipelines import batch_read, catalog, dask_findings, dask_parts, engines, staged
-from pipelines.settings import CommonSettings, InputPaths
+from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths
+
+if TYPE_CHECKING:
+    from pipelines.database import ranges as ranges_plan
 
 T = TypeVar("T")
 
@@ -149,6 +160,16 @@ def _by_partition(frame: pd.DataFrame | pd.Series, npartitions: int) -> list | N
     return [frame.iloc[order[bounds[i] : bounds[i + 1]]] for i in range(npartitions)]
 
 
+def stage_inputs(
+    inputs: InputPaths | DatabaseInputs, settings: CommonSettings, client: Client
+) -> AbstractContextManager[DaskBatches | None]:
+    """The run's inputs on the workers: files (:func:`stage`) or PostgreSQL tables
+    (:func:`stage_database`; None: read them whole)."""
+    if isinstance(inputs, DatabaseInputs):
+        return stage_database(inputs, settings, client)
+    return stage(inputs, settings, client)
+
+
 @contextmanager
 def stage(
     inputs: InputPaths,
@@ -175,9 +196,158 @@ def stage(
     paths = staged.streamable(inputs)
     for path in paths.values():
         _check_file(path)
-    n = npartitions or settings.feature_batches or _partitions(paths, client)
+    rows = {kind: _rows_estimate(path) for kind, path in paths.items()}
+    n = npartitions or settings.feature_batches or _partitions(rows, client)
     sources = {kind: path.name for kind, path in paths.items()}
     announce(f"reading {', '.join(sources.values())} on the Dask workers, {n} customer partitions")
+
+    def told(
+        kind: str, errors: list[InputError], zones: list[dict[str, ZoneCounts]]
+    ) -> InputError | None:
+        raw = read_file(paths[kind], kind, client)
+        return dask_findings.told(kind, sources[kind], errors, zones, raw, client)
+
+    reads = _Reads({k: partial(read_file, p, k, client) for k, p in paths.items()}, sources, rows)
+    batches = _stage_tables(client, reads, told, n, settings)
+    try:
+        yield batches
+    finally:
+        client.cancel(list(batches.parts))
+
+
+@contextmanager
+def stage_database(
+    inputs: DatabaseInputs,
+    settings: CommonSettings,
+    client: Client,
+    npartitions: int | None = None,
+    ranges: int | None = None,
+) -> Iterator[DaskBatches | None]:
+    """The PostgreSQL tables read by key ranges and validated on the workers, as
+    customer partitions.
+
+    The client opens one read-only, repeatable-read transaction, exports its snapshot
+    and splits ``customer_id`` into ranges (:func:`pipelines.database.ranges.exported`);
+    while it stays open, the workers read each range of each table in that snapshot
+    (:func:`pipelines.database.ranges.read_range`), and the ranges then go the files'
+    way: keyed, moved into customer partitions, validated there. The client holds the
+    rows' counts and the ranges' first ids, never a row. Each worker reads the URL from
+    its own environment, in the variable ``inputs.url_env`` names (the URL itself is
+    never sent, logged or part of a task's key); the transaction ends once the tables
+    are validated. While the server is away the staging starts again, after the delays
+    of the I/O tasks (:func:`pipelines.staged.read_again`).
+
+    Counted repairs are summed as for files. A bad value anywhere is reported with the
+    whole read's message (table, column, count, first rows numbered as in the read) by
+    reading the tables whole, in the client and a snapshot of their own, as the local
+    batches do (:func:`pipelines.staged.whole_database_error`): memory only grows on the
+    way to an error.
+
+    Args:
+        inputs: the tables or queries, and where the URL is.
+        settings, client, npartitions: as for :func:`stage`.
+        ranges: at least this many key ranges (default: one per worker thread; more
+            for tables of over :data:`pipelines.database.ranges.RANGE_ROWS` rows).
+
+    Yields:
+        The partitions; None when a table cannot be split by ranges (no single
+        ``customer_id`` column, clashing names): read it whole, whose messages say why.
+
+    Raises:
+        InputError: a table or query breaks the contract, with the whole read's message.
+        DatabaseUnavailable, DatabaseAccessError: as the whole read raises them.
+        LookupError: no URL in ``inputs.url_env`` (here, or on a worker).
+    """
+    from pipelines.tasks import database_url
+
+    url = database_url(inputs.url_env)
+    batches = staged.read_again(
+        lambda: _stage_ranges(url, inputs, settings, client, npartitions, ranges)
+    )
+    try:
+        yield batches
+    finally:
+        if batches is not None:
+            client.cancel(list(batches.parts))
+
+
+def _stage_ranges(
+    url: str,
+    inputs: DatabaseInputs,
+    settings: CommonSettings,
+    client: Client,
+    npartitions: int | None,
+    ranges: int | None,
+) -> DaskBatches | None:
+    """One try of :func:`stage_database`: the snapshot held while the workers read."""
+    from pipelines.database.ranges import exported
+    from pipelines.database.read import table_reads
+
+    names = {kind: getattr(inputs, kind) for kind in INPUT_TABLES}
+    reads = table_reads(names, inputs.queries)
+    with exported(url, inputs.url_env, reads, ranges or engines._threads(client)) as plan:
+        if plan is None:
+            return None
+        n = npartitions or settings.feature_batches or _partitions(plan.rows, client)
+        sources = {kind: read.source for kind, read in plan.reads.items()}
+        count = plan.reads["transactions"].ranges  # every table's: the same bounds
+        announce(
+            f"reading {', '.join(sources.values())} on the Dask workers in {count} key "
+            f"ranges, {n} customer partitions"
+        )
+
+        def told(
+            kind: str, errors: list[InputError], zones: list[dict[str, ZoneCounts]]
+        ) -> InputError | None:
+            error = whole_table_error(kind, sources[kind], errors, zones)
+            if error is not None:
+                staged.whole_database_error(url, inputs, settings, error)
+            return None
+
+        frames = {kind: partial(_read_ranges, plan, kind) for kind in plan.reads}
+        return _stage_tables(client, _Reads(frames, sources, plan.rows), told, n, settings)
+
+
+def _read_ranges(plan: ranges_plan.Plan, kind: str) -> dd.DataFrame:
+    """The table as the workers read it: one partition per key range."""
+    from pipelines.database.ranges import read_range
+
+    read = plan.reads[kind]
+    return dd.from_map(
+        read_range,
+        [read] * read.ranges,
+        range(read.ranges),
+        meta=plan.metas[kind],
+        label=f"read-{kind}",
+        enforce_metadata=True,
+    )
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """A run's tables as the workers read them.
+
+    Attributes:
+        frames: kind -> the table's read (a fresh graph each call; its partitions are
+            the read blocks rows are numbered by).
+        sources: kind -> the label messages name.
+        rows: kind -> its rows, or an estimate (0: unknown).
+    """
+
+    frames: dict[str, Callable[[], dd.DataFrame]]
+    sources: dict[str, str]
+    rows: dict[str, int]
+
+
+# the whole input's error of one table's partitions' (errors, zone counts); None: none
+Told = Callable[[str, list[InputError], list[dict[str, ZoneCounts]]], InputError | None]
+
+
+def _stage_tables(
+    client: Client, reads: _Reads, told: Told, n: int, settings: CommonSettings
+) -> DaskBatches:
+    """Each table read, keyed, moved into ``n`` customer partitions and validated on
+    the workers; the partitions' tables assembled there (cancelled on error)."""
     drop = settings.drop_duplicate_interactions
     parts: dict[str, list[Future]] = {}
     tables: list[Future] = []
@@ -185,16 +355,21 @@ def stage(
         empties = {}
         # a table at a time, in the whole read's order: a bad one stops the read there,
         # and only one table's raw rows are in the workers' memory at once
-        for kind in (kind for kind in _ORDER if kind in paths):
+        for kind in (kind for kind in _ORDER if kind in reads.frames):
+            source = reads.sources[kind]
             with dask.config.set(engines.DASK_CONFIG):
-                parts[kind] = _validated_parts(client, paths[kind], kind, n, drop)
-                raw = read_file(paths[kind], kind, client)
-            empties[kind] = dask_findings.checked(client, kind, parts[kind], raw, sources[kind])
+                frame = reads.frames[kind]()
+                parts[kind] = _validated_parts(
+                    client, frame, kind, source, reads.rows[kind], n, drop
+                )
+            empties[kind] = dask_findings.checked(
+                client, kind, parts[kind], source, partial(told, kind)
+            )
         tables = [
             client.submit(
                 dask_parts.assemble_part,
                 {kind: futures[i] for kind, futures in parts.items()},
-                sources,
+                reads.sources,
                 empties,
                 settings.kinds or None,
                 pure=False,
@@ -205,13 +380,14 @@ def stage(
         summaries = client.gather(client.map(dask_parts.summarise, tables))
         errors = [s.error for s in summaries if s.error is not None]
         if errors:  # subscriptions of customers no other table knows
-            kind = next(k for k, source in sources.items() if source == errors[0].source)
-            raw = read_file(paths[kind], kind, client)
-            raise dask_findings.told(kind, sources[kind], errors, [], raw, client) or errors[0]
-        yield _batches(client, tables, summaries)
+            kind = next(k for k, source in reads.sources.items() if source == errors[0].source)
+            raise told(kind, errors, []) or errors[0]
+        return _batches(client, tables, summaries)
+    except BaseException:
+        client.cancel(tables)
+        raise
     finally:
         parts.clear()
-        client.cancel(tables)
 
 
 def _check_file(path: Path) -> None:
@@ -224,9 +400,8 @@ def _check_file(path: Path) -> None:
         raise InputError(path.name, "file is empty (0 bytes)")
 
 
-def _partitions(paths: dict[str, Path], client: Client) -> int:
-    rows = sum(_rows_estimate(path) for path in paths.values())
-    return max(2 * engines._threads(client), math.ceil(rows / _ROWS_PER_PARTITION))
+def _partitions(rows: dict[str, int], client: Client) -> int:
+    return max(2 * engines._threads(client), math.ceil(sum(rows.values()) / _ROWS_PER_PARTITION))
 
 
 def _rows_estimate(path: Path) -> int:
@@ -299,17 +474,23 @@ def _csv_columns(path: Path, table: str) -> list[str] | None:
 
 def _validated_parts(
     client: Client,
-    path: Path,
+    frame: dd.DataFrame,
     table: str,
+    source: str,
+    rows: int,
     npartitions: int,
     drop_interactions: bool,
 ) -> list[Future]:
-    """The file's customer partitions, validated and kept on the workers (futures).
+    """The table's customer partitions, validated and kept on the workers (futures).
 
-    A large table is moved in rounds, each a range of partitions (the file read again
+    Args:
+        frame: the table as read (a file's blocks, a database table's key ranges).
+        source: the label messages name.
+        rows: the table's rows, or an estimate.
+
+    A large table is moved in rounds, each a range of partitions (the table read again
     each round): only one round's raw rows are on the workers at once.
     """
-    frame = read_file(path, table, client)
     drop = drop_interactions if table == "interactions" else None
     meta = dask_parts.add_keys(frame._meta, npartitions, table)
     keyed = frame.map_partitions(
@@ -321,15 +502,15 @@ def _validated_parts(
     # a fresh key each run: a file changed since the last run is read again, never reused
     validate = dask.delayed(dask_parts.validate_part, pure=False)
     not_after = catalog.latest_event(table)
-    rows = _rows_estimate(path) / engines._threads(client)
-    rounds = min(npartitions, max(1, math.ceil(rows / _ROUND_ROWS)))
+    per_thread = rows / engines._threads(client)
+    rounds = min(npartitions, max(1, math.ceil(per_thread / _ROUND_ROWS)))
     futures: list[Future] = []
     for keys in (range(k[0], k[-1] + 1) for k in np.array_split(range(npartitions), rounds)):
         key = keyed[dask_parts.PART]
         mine = keyed if rounds == 1 else keyed[(key >= keys.start) & (key < keys.stop)]
         by_customer = engines.partition_by_key(mine, npartitions, dask_parts.PART, method, keys)
         parts = [
-            validate(part, table, path.name, not_after, drop) for part in by_customer.to_delayed()
+            validate(part, table, source, not_after, drop) for part in by_customer.to_delayed()
         ]
         futures += client.compute(parts)
         wait(futures)  # this round's raw rows leave the workers before the next round's

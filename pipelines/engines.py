@@ -14,9 +14,9 @@ explanations downstream need no engine-specific code. Scoring runs partition-wis
 that same model.
 
 Inputs may be pandas frames (moved to the cluster here) or ``dask.dataframe`` frames,
-e.g. from ``dask.dataframe.read_parquet`` on files the workers can reach. A scoring night
-on files reads and validates them on the workers (:mod:`pipelines.dask_read`), with the
-same partitioning (:func:`partition_by_key`).
+e.g. from ``dask.dataframe.read_parquet`` on files the workers can reach. A night or a
+training run on files or PostgreSQL tables reads and validates them on the workers
+(:mod:`pipelines.dask_read`), with the same partitioning (:func:`partition_by_key`).
 """
 
 from __future__ import annotations

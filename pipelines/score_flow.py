@@ -25,7 +25,7 @@ from models.reasons import ReasonMap, load_reason_map
 from models.uplift import choose_ranking
 from pipelines import campaigns, catalog, registry, staged
 from pipelines.report import DRIVER_CUSTOMERS, render_report
-from pipelines.settings import InputPaths, Inputs, ScoreSettings
+from pipelines.settings import DatabaseInputs, InputPaths, Inputs, ScoreSettings
 from pipelines.tasks import (
     check_destinations,
     compute_engine,
@@ -277,25 +277,26 @@ def score(
                             write_features,
                         )  # fmt: skip
                     )
-        if settings.engine == "dask" and isinstance(inputs, InputPaths):
-            from pipelines import dask_read  # the workers read and validate the files
+        if settings.engine == "dask" and isinstance(inputs, InputPaths | DatabaseInputs):
+            from pipelines import dask_read  # the workers read and validate the tables
 
             with (
                 compute_engine(settings) as client,
-                dask_read.stage(inputs, settings, client) as on_workers,
+                dask_read.stage_inputs(inputs, settings, client) as on_workers,
             ):
-                report_read(on_workers.schema)
-                return _finish(
-                    score_batches(
-                        on_workers,
-                        on_workers.schema,
-                        on_workers.kinds,
-                        settings,
-                        score_date,
-                        out_dir,
-                        write_features,
+                if on_workers is not None:
+                    report_read(on_workers.schema)
+                    return _finish(
+                        score_batches(
+                            on_workers,
+                            on_workers.schema,
+                            on_workers.kinds,
+                            settings,
+                            score_date,
+                            out_dir,
+                            write_features,
+                        )
                     )
-                )
         tables = load_tables(inputs, settings)
         return _finish(score_tables(tables, settings, score_date, out_dir, write_features))
 

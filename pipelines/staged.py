@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pandas as pd
 
@@ -125,17 +125,9 @@ def stage(
         shutil.rmtree(run, ignore_errors=True)
 
 
-@contextmanager
-def _stage_database(
-    inputs: DatabaseInputs, settings: CommonSettings, batches: int, root: Path
-) -> Iterator[StagedBatches | None]:
-    # here, not at the top: `churn features` on files stays free of Prefect and SQLAlchemy
-    from pipelines.database import read_tables_sql
-    from pipelines.database.pages import page_tables_sql
-    from pipelines.tasks import database_url
-
-    url = database_url(inputs.url_env)
-    tables: dict[str, Any] = {
+def database_tables(inputs: DatabaseInputs) -> dict[str, Any]:
+    """The tables and queries, as :func:`pipelines.database.read_tables_sql` takes them."""
+    return {
         "transactions": inputs.transactions,
         "interactions": inputs.interactions,
         "customers": inputs.customers,
@@ -143,24 +135,48 @@ def _stage_database(
         "subscriptions": inputs.subscriptions,
     }
 
+
+def whole_database_error(
+    url: str, inputs: DatabaseInputs, settings: CommonSettings, error: InputError
+) -> NoReturn:
+    """Raise a part's ``error`` as the whole read reports it: the tables are read whole,
+    in a snapshot of their own, so the message is today's exactly."""
+    from pipelines.database import read_tables_sql
+
+    read_tables_sql(
+        url,
+        **database_tables(inputs),
+        kinds=settings.kinds or None,
+        drop_duplicate_interactions=settings.drop_duplicate_interactions,
+    )
+    raise error  # the whole read passed: a finding only the part shows
+
+
+@contextmanager
+def _stage_database(
+    inputs: DatabaseInputs, settings: CommonSettings, batches: int, root: Path
+) -> Iterator[StagedBatches | None]:
+    # here, not at the top: `churn features` on files stays free of Prefect and SQLAlchemy
+    from pipelines.database.pages import page_tables_sql
+    from pipelines.tasks import database_url
+
+    url = database_url(inputs.url_env)
+    tables = database_tables(inputs)
+
     def whole_error(error: InputError) -> None:
-        # the whole read in a snapshot of its own: the message is today's exactly
-        read_tables_sql(
-            url,
-            **tables,
-            kinds=settings.kinds or None,
-            drop_duplicate_interactions=settings.drop_duplicate_interactions,
-        )
-        raise error  # the whole read passed: a finding only the batch shows
+        whole_database_error(url, inputs, settings, error)
 
     root.mkdir(parents=True, exist_ok=True)
     run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
     pages = run / "pages"
+
+    def read_pages() -> dict[str, tuple[Path, Path]] | None:
+        shutil.rmtree(pages, ignore_errors=True)  # each try starts afresh
+        return page_tables_sql(url, **tables, batches=batches, folder=pages)
+
     try:
         try:
-            folders = _read_pages(
-                lambda: page_tables_sql(url, **tables, batches=batches, folder=pages), pages
-            )
+            folders = read_again(read_pages)
         except InputError as error:
             whole_error(error)
             raise
@@ -174,7 +190,7 @@ def _stage_database(
         shutil.rmtree(run, ignore_errors=True)
 
 
-def _read_pages(read: Callable[[], T], pages: Path) -> T:
+def read_again(read: Callable[[], T]) -> T:
     """``read()``, again after the delays of the I/O tasks while the server is away.
 
     The whole read is a task with those retries (``pipelines.tasks.IO_RETRIES``);
@@ -187,7 +203,6 @@ def _read_pages(read: Callable[[], T], pages: Path) -> T:
 
     delays = list(IO_RETRIES["retry_delay_seconds"])
     while True:
-        shutil.rmtree(pages, ignore_errors=True)
         try:
             return read()
         except DatabaseUnavailable as error:

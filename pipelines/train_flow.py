@@ -32,7 +32,7 @@ from models.train_stage import (
 )
 from models.training import LabelScheme
 from pipelines import catalog, registry, staged, tracking
-from pipelines.settings import InputPaths, Inputs, TrainSettings
+from pipelines.settings import DatabaseInputs, InputPaths, Inputs, TrainSettings
 from pipelines.tasks import (
     compute_engine,
     feature_builder,
@@ -179,7 +179,8 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
     """Train on stacked cutoffs, early-stop on a later one, judge on the latest, register.
 
     With ``feature_batches`` (local engine) the tables are read in customer batches
-    staged on local disk; with the Dask engine on files, by the workers. Otherwise whole.
+    staged on local disk; with the Dask engine (files or PostgreSQL), by the workers.
+    Otherwise whole.
     """
     settings = settings or TrainSettings()
     reason_map = load_reason_map(settings.reason_map)
@@ -190,14 +191,16 @@ def train(inputs: Inputs, settings: TrainSettings | None = None) -> TrainResult:
         with staged.stage(inputs, settings, batches) as source:  # type: ignore[arg-type]
             if source is not None:
                 return _train_batches(source, settings, reason_map, uri)
-    if settings.engine == "dask" and isinstance(inputs, InputPaths):
+    if settings.engine == "dask" and isinstance(inputs, InputPaths | DatabaseInputs):
         from pipelines import dask_read  # the workers read, validate and build features
 
         with (
             compute_engine(settings) as client,
-            dask_read.stage(inputs, settings, client) as on_workers,
+            dask_read.stage_inputs(inputs, settings, client) as on_workers,
         ):
-            return _train_batches(on_workers, settings, reason_map, uri, _tree_fitter(client))
+            if on_workers is not None:
+                fit_trees = _tree_fitter(client)
+                return _train_batches(on_workers, settings, reason_map, uri, fit_trees)
     tables = load_tables(inputs, settings)
     tx = tables.transactions
     with compute_engine(settings) as client:

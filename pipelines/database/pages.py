@@ -193,7 +193,7 @@ def _pages(
     cursor: psycopg.ServerCursor, columns: list[_Column], page_rows: int
 ) -> Iterator[pa.RecordBatch]:
     """Pages of rows as Arrow blocks of ``columns``; one empty block for no rows."""
-    schema = pa.schema([(column.name, column.arrow_type) for column in columns])
+    schema = arrow_schema(columns)
     read = 0
     while rows := cursor.fetchmany(page_rows):
         read += len(rows)
@@ -201,6 +201,11 @@ def _pages(
     if not read:
         # an empty table still gets its (empty) batch files: validation then reports it
         yield _empty(schema)
+
+
+def arrow_schema(columns: list[_Column]) -> pa.Schema:
+    """The Arrow columns a page of ``columns`` is held in."""
+    return pa.schema([(column.name, column.arrow_type) for column in columns])
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
