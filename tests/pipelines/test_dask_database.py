@@ -393,3 +393,18 @@ def test_a_table_that_cannot_be_split_is_left_to_the_whole_read(shop, client):
         assert source is None
     with pytest.raises(InputError, match="column 'amount' appears more than once"):
         read_tables_sql(shop, "transactions", queries={"transactions": query})
+
+
+def test_a_range_arrow_cannot_hold_is_read_as_the_whole_read_holds_it(shop, client):
+    # json arrives as dicts, which no Arrow text column holds
+    query = "SELECT customer_id, timestamp, amount, json_build_object('n', quantity) AS quantity "
+    query += "FROM transactions"
+    reads = table_reads({"transactions": "transactions"}, {"transactions": query})
+    with exported(shop, URL_ENV, reads, ranges=2) as plan:
+        assert plan is not None
+        read = plan.reads["transactions"]
+        parts = client.gather(client.map(read_range, [read, read], [0, 1]))
+    assert all(isinstance(part["quantity"].iloc[0], dict) for part in parts)
+    pd.testing.assert_frame_equal(
+        _rows(pd.concat(parts, ignore_index=True)), _rows(_read_whole(shop, query))
+    )
