@@ -30,7 +30,8 @@ def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, fl
     The process tree is polled every 0.2 s; each process's peak is its kernel
     high-water mark (``VmHWM``), so a short spike between two polls still counts.
     Peaks are named ``client`` (the ``churn`` process) and ``worker N`` (Dask workers,
-    largest first). Exits with the command's stderr when it fails.
+    or the local engine's batch processes and their forkserver; largest first). Exits
+    with the command's stderr when it fails.
     """
     start = time.perf_counter()
     root = subprocess.Popen(
@@ -51,7 +52,9 @@ def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, fl
                     line = " ".join(process.cmdline())
                 except psutil.Error:
                     line = ""
-                labels[process.pid] = "worker" if "spawn_main" in line else "helper"
+                # Dask workers (spawned) and batch processes (forked by a forkserver)
+                pool = "spawn_main" in line or "forkserver" in line
+                labels[process.pid] = "worker" if pool else "helper"
         time.sleep(0.2)
     seconds = time.perf_counter() - start
     if root.returncode != 0:

@@ -13,7 +13,10 @@ candidate only, default cutoffs: 4 training cutoffs, validation, holdout), and t
 runs' metrics are checked equal. ``churn nightly`` then runs ``--runs`` times whole and
 with ``--batches`` on the batched run's champion, every run a fresh process, and the
 scores, both lists and the features are checked equal value for value. Wall time is the
-process's; peak memory is its kernel high-water mark (``VmHWM``, polled every 0.2 s).
+process's; peak memory is each process's kernel high-water mark (``VmHWM``, polled every
+0.2 s): the ``churn`` process, and with ``--batches`` its batch processes (and their
+forkserver), whose peaks are added up (an upper bound of what the run held at once; the
+Prefect server's process is not counted).
 
 The medians go to ``docs/benchmarks.md`` between ``<!-- batched-scale:start -->`` and
 ``<!-- batched-scale:end -->``, with the targets; the script exits 3 when one is missed
@@ -79,26 +82,32 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
             env,
         )
         stores[mode] = store
-        rows.append(dict(size=n, command="train", mode=mode, seconds=seconds, peak=peaks["client"]))
+        rows.append(dict(size=n, command="train", mode=mode, seconds=seconds, **_peaks(peaks)))
         print(json.dumps(rows[-1]), flush=True)
     same_model = _metrics(stores["whole"]) == _metrics(stores["batches"])
-    nights: dict[str, list[tuple[float, float]]] = {"whole": [], "batches": []}
+    nights: dict[str, list[tuple[float, dict]]] = {"whole": [], "batches": []}
     for run in range(runs):
         for mode in nights:
             extra = ["--batches", str(batches)] if mode == "batches" else []
             out = ["--out", str(work / f"out-{n}-{mode}-{run}")]
             store = ["--data-dir", str(stores["batches"])]
             seconds, peaks = run_churn(["nightly", *files, *store, *out, *extra], env)
-            nights[mode].append((seconds, peaks["client"]))
+            nights[mode].append((seconds, _peaks(peaks)))
             print(json.dumps(dict(size=n, mode=mode, run=run, seconds=seconds)), flush=True)
     _equal_outputs(work / f"out-{n}-whole-0", work / f"out-{n}-batches-0")
     for mode, measured in nights.items():
         seconds = statistics.median(s for s, _ in measured)
-        peak = statistics.median(p for _, p in measured)
-        rows.append(dict(size=n, command="nightly", mode=mode, seconds=seconds, peak=peak))
+        peaks = {k: statistics.median(p[k] for _, p in measured) for k in measured[0][1]}
+        rows.append(dict(size=n, command="nightly", mode=mode, seconds=seconds, **peaks))
     for row in rows:
         row["same"] = same_model if row["command"] == "train" else True
     return rows
+
+
+def _peaks(peaks: dict[str, float]) -> dict[str, float]:
+    """The churn process's peak, its batch processes' largest, and all of them added."""
+    workers = [gb for name, gb in peaks.items() if name != "client"]
+    return dict(client=peaks["client"], worker=max(workers, default=0.0), peak=sum(peaks.values()))
 
 
 def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -> tuple[str, list]:
@@ -114,6 +123,8 @@ def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -
                 f"{whole['seconds']:.0f}",
                 f"{whole['peak']:.2f}",
                 f"{batched['seconds']:.0f}",
+                f"{batched['client']:.2f}",
+                f"{batched['worker']:.2f}",
                 f"{batched['peak']:.2f}",
                 f"{batched['seconds'] / whole['seconds']:.2f}",
                 f"{batched['peak'] / whole['peak']:.2f}",
@@ -126,7 +137,9 @@ def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -
         "whole s",
         "whole peak GB",
         f"--batches {batches} s",
-        f"--batches {batches} peak GB",
+        "its process GB",
+        "largest batch process GB",
+        "all processes GB",
         "time ratio",
         "peak ratio",
         "same results",
@@ -162,7 +175,10 @@ def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -
             "",
             f"Whole processes on the bulk business's raw Parquet files; `churn train` once "
             f"per mode (xgboost candidate, 6 cutoffs), `churn nightly` median of {runs}. "
-            "Peaks are the process's `VmHWM`. Same results: the two trainings' holdout "
+            "Peaks are each process's `VmHWM`; with `--batches`, the `churn` process, the "
+            "largest of its batch processes (one per core, each holding one batch at a "
+            "time) and all of them added up, which the targets and the ratio read. "
+            "Same results: the two trainings' holdout "
             "metrics are equal, and the two nights' scores, lists and features are equal "
             "value for value.",
             "",

@@ -12,6 +12,9 @@ value, while the intermediate arrays only ever hold one batch. Population-wide s
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,3 +109,45 @@ def concat_batches(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if len(parts) == 1:
         return parts[0]
     return pd.concat(parts).sort_index(kind="stable")
+
+
+def rows_by_batch(frame: pd.DataFrame | pd.Series, batches: int) -> list | None:
+    """A per-customer frame's rows by customer batch (each in the frame's order); None
+    when it is not per customer (no ``customer_id`` index or column)."""
+    if frame.index.name == "customer_id":
+        ids = frame.index.to_series()
+    elif isinstance(frame, pd.DataFrame) and "customer_id" in frame.columns:
+        ids = frame["customer_id"]
+    else:
+        return None
+    number = customer_batch(ids, batches)
+    order = np.argsort(number, kind="stable")
+    bounds = np.searchsorted(number[order], np.arange(batches + 1))
+    return [frame.iloc[order[bounds[i] : bounds[i + 1]]] for i in range(batches)]
+
+
+def split_keywords(
+    fn: Callable[..., Any], batches: int
+) -> tuple[Callable[..., Any], dict[str, list], dict[str, Any]]:
+    """``fn`` without its pandas keywords, those split by customer batch, and the rest.
+
+    A batch's pass reads only its own customers' rows of the per-customer frames it is
+    given (the night's features and status, the list history), so each batch is sent
+    its piece instead of the whole frame.
+
+    Returns:
+        ``fn`` without its frame keywords; per-customer frame keywords -> one piece per
+        batch; other frame keywords -> the frame (every batch needs all of it).
+    """
+    if not isinstance(fn, partial) or fn.args:
+        return fn, {}, {}
+    frames = {k: v for k, v in fn.keywords.items() if isinstance(v, pd.DataFrame | pd.Series)}
+    rest = {k: v for k, v in fn.keywords.items() if k not in frames}
+    split, shared = {}, {}
+    for name, frame in frames.items():
+        pieces = rows_by_batch(frame, batches)
+        if pieces is None:
+            shared[name] = frame
+        else:
+            split[name] = pieces
+    return partial(fn.func, **rest), split, shared

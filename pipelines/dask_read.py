@@ -33,7 +33,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -45,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client, Future, wait
 
-from features.batches import customer_batch
+from features.batches import split_keywords
 from features.contracts import (
     INPUT_TABLES,
     OPTIONAL,
@@ -132,32 +131,10 @@ def _arguments(
 ) -> tuple[Callable[..., T], dict[str, list[Future]], dict[str, Future]]:
     """``fn`` without its pandas keywords; those split by customer partition (scattered
     a piece per partition) and the others scattered to every worker."""
-    if not isinstance(fn, partial) or fn.args:
-        return fn, {}, {}
-    frames = {k: v for k, v in fn.keywords.items() if isinstance(v, pd.DataFrame | pd.Series)}
-    rest = {k: v for k, v in fn.keywords.items() if k not in frames}
-    split, shared = {}, {}
-    for name, frame in frames.items():
-        pieces = _by_partition(frame, npartitions)
-        if pieces is None:
-            shared[name] = client.scatter(frame, broadcast=True, hash=False)
-        else:
-            split[name] = client.scatter(pieces, hash=False)
-    return partial(fn.func, **rest), split, shared
-
-
-def _by_partition(frame: pd.DataFrame | pd.Series, npartitions: int) -> list | None:
-    """A per-customer frame's rows by customer partition (each in the frame's order)."""
-    if frame.index.name == "customer_id":
-        ids = frame.index.to_series()
-    elif isinstance(frame, pd.DataFrame) and "customer_id" in frame.columns:
-        ids = frame["customer_id"]
-    else:
-        return None
-    number = customer_batch(ids, npartitions)
-    order = np.argsort(number, kind="stable")
-    bounds = np.searchsorted(number[order], np.arange(npartitions + 1))
-    return [frame.iloc[order[bounds[i] : bounds[i + 1]]] for i in range(npartitions)]
+    func, split, shared = split_keywords(fn, npartitions)
+    pieces = {name: client.scatter(parts, hash=False) for name, parts in split.items()}
+    whole = {name: client.scatter(f, broadcast=True, hash=False) for name, f in shared.items()}
+    return func, pieces, whole
 
 
 def stage_inputs(

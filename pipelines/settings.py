@@ -85,6 +85,9 @@ class CommonSettings(BaseModel):
     # customer_id, the Dask engine's partitioning): peak memory follows one batch, the
     # table is the same value for value; None = all customers in one call
     feature_batches: int | None = Field(None, ge=1, le=256)  # one open file each when cached
+    # processes that validate and map those batches, each holding one batch at a time;
+    # None = one per core (at most one per batch)
+    batch_processes: int | None = Field(None, ge=1, le=64)
     # a customer is lapsed (gone, a win-back) once their silence is longer than all but
     # this share of the gaps their rhythm makes plausible (features.status)
     status_tail: float = Field(0.05, gt=0.0, lt=0.5)

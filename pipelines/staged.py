@@ -1,6 +1,6 @@
 """A run's input files as customer batches staged on local disk, validated once.
 
-:func:`stage` converts each file into its partitioned Parquet cache
+:func:`stage` converts each file into its partitioned cache
 (:mod:`pipelines.batch_read`; PostgreSQL tables are read page by page into the same
 layout, :mod:`pipelines.database.pages`), validates and repairs every batch exactly as
 a whole file is (the batches' counted repairs summed into today's sentences; a bad value
@@ -8,23 +8,33 @@ anywhere reported with the whole file's message), and keeps each batch's validat
 tables in a run folder. A flow then reads one batch at a time
 (:meth:`StagedBatches.map`), so peak memory follows the batch, not the tables; the
 population steps read the small per-customer results.
+
+The batches are independent, so they are validated and mapped by a pool of processes,
+one per core by default (``batch_processes``): each process holds one batch at a time,
+and the run's own process only the per-customer results. The results are the same, in
+the same order, as one batch after another in one process.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import pickle
 import shutil
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import pandas as pd
 
+from features.batches import split_keywords
 from features.contracts import InputError
 from features.usage import add_kind_counts, kind_counts
 from models.progress import track
@@ -46,6 +56,7 @@ class StagedBatches:
             ``rows_read`` and the merged ``warnings``: what the whole read would say.
         kinds: rows per interaction kind over every batch (``features.usage.kind_counts``).
         history_start, last_timestamp: the first and the latest transaction.
+        pool: the processes that map the batches; None: this process, a batch at a time.
     """
 
     folder: Path
@@ -54,14 +65,76 @@ class StagedBatches:
     kinds: pd.Series
     history_start: pd.Timestamp | None
     last_timestamp: pd.Timestamp | None
+    pool: Executor | None = field(default=None, compare=False, repr=False)
 
     def tables(self, batch: int) -> catalog.Tables:
-        with (self.folder / f"batch-{batch}.pkl").open("rb") as handle:
-            return pickle.load(handle)  # noqa: S301 - written by this run, in this run
+        return load_batch(self.folder, batch)
 
     def map(self, fn: Callable[[catalog.Tables], T], stage: str = "customer batches") -> list[T]:
-        """``fn`` of each batch's tables, one batch in memory at a time."""
-        return [fn(self.tables(b)) for b in track(range(self.batches), stage, unit="batches")]
+        """``fn`` of each batch's tables, in batch order; one batch in memory at a time
+        per process. Per-customer frames ``fn`` carries as keywords (a
+        :func:`functools.partial`) reach each batch as that batch's customers' rows."""
+        if self.pool is None:
+            return [fn(self.tables(b)) for b in track(range(self.batches), stage, unit="batches")]
+        func, split, shared = split_keywords(fn, self.batches)
+        futures = []
+        for b in range(self.batches):
+            mine = {name: pieces[b] for name, pieces in split.items()}
+            call = partial(func, **mine, **shared)
+            futures.append(self.pool.submit(_apply, self.folder, b, call))
+        return _results(futures, stage)
+
+
+def load_batch(folder: Path, batch: int) -> catalog.Tables:
+    with (folder / f"batch-{batch}.pkl").open("rb") as handle:
+        return pickle.load(handle)  # noqa: S301 - written by this run, in this run
+
+
+def _apply(folder: Path, batch: int, fn: Callable[[catalog.Tables], T]) -> T:
+    return fn(load_batch(folder, batch))
+
+
+def _results(futures: list[Future], stage: str) -> list:
+    """The futures' results in their order, progress told as they finish; the first
+    failure cancels what has not started and is raised."""
+    try:
+        for future in track(as_completed(futures), stage, len(futures), "batches"):
+            future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [future.result() for future in futures]
+
+
+# what a batch process imports once, before it is forked (the rest on first use)
+_PRELOAD = ["pipelines.batch_read", "models.night_facts", "models.train_stage"]
+
+
+def batch_processes(batches: int, asked: int | None = None) -> int:
+    """How many processes map ``batches`` batches: ``asked``, else one per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(batches, asked or cores or 1))
+
+
+@contextmanager
+def batch_pool(processes: int) -> Iterator[Executor | None]:
+    """A pool of ``processes`` (None for one: this process does the work), shut down
+    after, its queued batches dropped when the run fails."""
+    if processes <= 1:
+        yield None
+        return
+    # forked from a clean server process, not from this one (whose threads, Prefect's
+    # among them, a fork would copy mid-flight); spawn where there is no forkserver
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    context = mp.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(_PRELOAD)
+    pool = ProcessPoolExecutor(processes, mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def batches_for(inputs: object, settings: CommonSettings) -> int | None:
@@ -101,28 +174,29 @@ def stage(
         DatabaseUnavailable: the server stayed unreachable through the retries.
     """
     root = Path(settings.data_dir) / batch_read.CACHE
-    if isinstance(inputs, DatabaseInputs):
-        with _stage_database(inputs, settings, batches, root) as source:
-            yield source
-        return
-    paths = streamable(inputs)
-    folders = file_folders(paths, batches, root)
-    if folders is None:
-        yield None
-        return
+    with batch_pool(batch_processes(batches, settings.batch_processes)) as pool:
+        if isinstance(inputs, DatabaseInputs):
+            with _stage_database(inputs, settings, batches, root, pool) as source:
+                yield source
+            return
+        paths = streamable(inputs)
+        folders = file_folders(paths, batches, root, pool)
+        if folders is None:
+            yield None
+            return
 
-    def whole_error(error: InputError) -> None:
-        kinds = settings.kinds or None
-        batch_read.raise_whole_table_error(
-            error, dict(paths), kinds, settings.drop_duplicate_interactions
-        )
+        def whole_error(error: InputError) -> None:
+            kinds = settings.kinds or None
+            batch_read.raise_whole_table_error(
+                error, dict(paths), kinds, settings.drop_duplicate_interactions
+            )
 
-    root.mkdir(parents=True, exist_ok=True)
-    run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
-    try:
-        yield validate_batches(folders, run, batches, settings, whole_error)
-    finally:
-        shutil.rmtree(run, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+        run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+        try:
+            yield validate_batches(folders, run, batches, settings, whole_error, pool)
+        finally:
+            shutil.rmtree(run, ignore_errors=True)
 
 
 def database_tables(inputs: DatabaseInputs) -> dict[str, Any]:
@@ -154,7 +228,11 @@ def whole_database_error(
 
 @contextmanager
 def _stage_database(
-    inputs: DatabaseInputs, settings: CommonSettings, batches: int, root: Path
+    inputs: DatabaseInputs,
+    settings: CommonSettings,
+    batches: int,
+    root: Path,
+    pool: Executor | None,
 ) -> Iterator[StagedBatches | None]:
     # here, not at the top: `churn features` on files stays free of Prefect and SQLAlchemy
     from pipelines.database.pages import page_tables_sql
@@ -183,7 +261,7 @@ def _stage_database(
         if folders is None:
             yield None
             return
-        source = validate_batches(folders, run, batches, settings, whole_error)
+        source = validate_batches(folders, run, batches, settings, whole_error, pool)
         shutil.rmtree(pages)  # the validated batches are kept; their pages are not needed
         yield source
     finally:
@@ -214,16 +292,57 @@ def read_again(read: Callable[[], T]) -> T:
 
 
 def file_folders(
-    paths: dict[str, Path], batches: int, root: Path
+    paths: dict[str, Path], batches: int, root: Path, pool: Executor | None = None
 ) -> dict[str, tuple[Path, Path]] | None:
-    """Each file's partitioned cache (converted once); None if one cannot be streamed."""
-    folders = {}
-    for kind, path in paths.items():
-        folder = batch_read.build_cache(path, kind, batches, root) if path.is_file() else None
-        if folder is None:
-            return None
-        folders[kind] = (path, folder)
-    return folders
+    """Each file's partitioned cache (converted once, the files side by side in
+    ``pool``); None if one cannot be streamed."""
+    readable = {kind: path for kind, path in paths.items() if path.is_file()}
+    if len(readable) < len(paths):
+        return None
+    convert = partial(batch_read.build_cache, batches=batches, root=root)
+    if pool is None:
+        built = [convert(path, kind) for kind, path in readable.items()]
+    else:
+        built = [f.result() for f in [pool.submit(convert, p, k) for k, p in readable.items()]]
+    if any(folder is None for folder in built):
+        return None
+    return {
+        kind: (path, folder) for (kind, path), folder in zip(readable.items(), built, strict=True)
+    }
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What one validated batch tells the run (its tables stay in the run folder)."""
+
+    warnings: tuple[str, ...]
+    rows_read: dict[str, int]
+    kinds: pd.Series
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    empty: catalog.Tables
+
+
+def check_batch(
+    folders: dict[str, tuple[Path, Path]],
+    run: Path,
+    batch: int,
+    kinds: dict[str, str] | None,
+    drop: bool,
+) -> _Checked:
+    """Validate and repair one batch, keep its tables in ``run``, say what it found."""
+    tables = batch_read.batch_tables(folders, batch, kinds, drop)
+    with (run / f"batch-{batch}.pkl").open("wb") as handle:
+        pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tx = tables.transactions
+    return _Checked(
+        tables.warnings,
+        tables.rows_read,
+        kind_counts(tables.interactions),
+        tx["timestamp"].min() if len(tx) else None,
+        tx["timestamp"].max() if len(tx) else None,
+        _empty(tables),
+    )
 
 
 def validate_batches(
@@ -232,43 +351,46 @@ def validate_batches(
     batches: int,
     settings: CommonSettings,
     whole_error: Callable[[InputError], None],
+    pool: Executor | None = None,
 ) -> StagedBatches:
-    """Validate every batch, keep it in ``run``, and sum what the batches say.
+    """Validate every batch (in ``pool``, if given), keep it in ``run``, and sum what the
+    batches say.
 
     Args:
         folders: table kind -> (the source, as messages name it; its cache folder).
         whole_error: re-raises a batch's error as the whole input reports it (true
             row numbers); called with the batch's error, it must raise.
     """
-    kinds, drop = settings.kinds or None, settings.drop_duplicate_interactions
-    warnings, rows, counts, firsts, lasts = [], Counter(), [], [], []
-    schema = None
+    check = partial(
+        check_batch,
+        folders,
+        run,
+        kinds=settings.kinds or None,
+        drop=settings.drop_duplicate_interactions,
+    )
+    stage = "reading and checking inputs"
     try:
-        for batch in track(range(batches), "reading and checking inputs", unit="batches"):
-            tables = batch_read.batch_tables(folders, batch, kinds, drop)
-            with (run / f"batch-{batch}.pkl").open("wb") as handle:
-                pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            warnings.append(tables.warnings)
-            rows.update(tables.rows_read)
-            counts.append(kind_counts(tables.interactions))
-            tx = tables.transactions
-            if len(tx):
-                firsts.append(tx["timestamp"].min())
-                lasts.append(tx["timestamp"].max())
-            if schema is None:
-                schema = _empty(tables)
+        if pool is None:
+            checked = [check(b) for b in track(range(batches), stage, unit="batches")]
+        else:
+            checked = _results([pool.submit(check, b) for b in range(batches)], stage)
+        rows: Counter[str] = Counter()
+        for part in checked:
+            rows.update(part.rows_read)
         for kind, (source, _) in folders.items():
             if not rows.get(kind):  # every batch empty: the table is (a batch may be)
                 raise InputError(source.name, f"the {kind} table is empty (no data rows)")
     except InputError as error:
         whole_error(error)
         raise  # whole_error always raises; this keeps the batch's error if it does not
-    assert schema is not None  # batches >= 1
+    schema = checked[0].empty  # batches >= 1
+    firsts = [part.first for part in checked if part.first is not None]
+    lasts = [part.last for part in checked if part.last is not None]
     summary = catalog.Tables(
         schema.transactions,
         schema.interactions,
         schema.customers,
-        batch_read.merge_warnings(warnings),
+        batch_read.merge_warnings([part.warnings for part in checked]),
         dict(rows),
         schema.subscriptions,
     )
@@ -276,9 +398,10 @@ def validate_batches(
         run,
         batches,
         summary,
-        add_kind_counts(counts),
+        add_kind_counts([part.kinds for part in checked]),
         min(firsts) if firsts else None,
         max(lasts) if lasts else None,
+        pool,
     )
 
 

@@ -147,10 +147,11 @@ def _into(lines: list[str]):  # noqa: ANN202
     return lambda line, warning: lines.append(line)
 
 
-@pytest.mark.parametrize("batches", [3, 7])
-def test_night_facts_by_batch_equal_the_whole_tables(tmp_path, batches):
+@pytest.mark.parametrize(("batches", "processes"), [(3, 1), (7, 2)])
+def test_night_facts_by_batch_equal_the_whole_tables(tmp_path, batches, processes):
     """Features, status, due-day features, KPI counts and matured outcomes, with
-    subscriptions and a list history, on odd batch counts."""
+    subscriptions and a list history, on odd batch counts, batch after batch in this
+    process and by a pool of batch processes."""
     from models.night_facts import WholeTables, night_facts
     from pipelines import staged
     from simulation.subscription import simulate_subscription
@@ -186,9 +187,10 @@ def test_night_facts_by_batch_equal_the_whole_tables(tmp_path, batches):
     )
     args = (cutoff, 365, 90, 0.05, kinds, history)
     whole = night_facts(WholeTables(tables), *args)
-    settings = CommonSettings(data_dir=tmp_path / "data")
+    settings = CommonSettings(data_dir=tmp_path / "data", batch_processes=processes)
     with staged.stage(inputs, settings, batches) as source:
         assert source is not None
+        assert (source.pool is not None) == (processes > 1)
         assert source.schema.warnings == tables.warnings
         assert source.schema.rows_read == tables.rows_read
         assert source.history_start == tables.transactions["timestamp"].min()
