@@ -21,6 +21,9 @@ import hashlib
 import re
 import shutil
 from collections.abc import Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,7 @@ from pipelines import catalog
 CACHE = Path("interim") / "batches"  # under the settings' data_dir
 _ROW = "_source_row"  # 0-based row of the source file, kept beside the values
 _BLOCK_ROWS = 1 << 20
-_FORMAT = "v3"  # bump when the cache layout changes
+_FORMAT = "v4"  # bump when the cache layout changes
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
@@ -66,17 +69,66 @@ def _csv_blocks(path: Path) -> Iterable[pa.RecordBatch]:
     yield from reader
 
 
-def _blocks(path: Path, table: str) -> Iterable[pa.RecordBatch] | None:
+def _blocks(
+    path: Path, table: str, row_groups: tuple[int, ...] | None = None
+) -> Iterable[pa.RecordBatch] | None:
     if path.suffix.lower() == ".csv":
         return _csv_blocks(path)
     columns, _ = catalog._parquet_selection(path, table)
     if columns is None:
         return None  # a contract problem the whole-file read reports
-    return pq.ParquetFile(path).iter_batches(batch_size=_BLOCK_ROWS, columns=columns)
+    groups = None if row_groups is None else list(row_groups)
+    return pq.ParquetFile(path).iter_batches(
+        batch_size=_BLOCK_ROWS, row_groups=groups, columns=columns
+    )
 
 
-def build_cache(path: Path, table: str, batches: int, root: Path) -> Path | None:
-    """Convert ``path`` once into ``batches`` Arrow files; None if it cannot be streamed.
+@dataclass(frozen=True)
+class Piece:
+    """A part of a file converted by one process: a run of Parquet row groups (None: the
+    whole file), numbered, and the file's rows before it."""
+
+    number: int
+    row_groups: tuple[int, ...] | None
+    offset: int
+
+
+def pieces(path: Path, most: int) -> list[Piece]:
+    """The file in at most ``most`` pieces of whole row groups; a CSV (whose rows
+    cannot be found without reading it) or an unreadable file in one."""
+    whole = [Piece(0, None, 0)]
+    if most <= 1 or path.suffix.lower() == ".csv":
+        return whole
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (pa.ArrowException, OSError):
+        return whole  # the conversion fails the same way, and the whole read says why
+    if meta.num_row_groups < 2:
+        return whole
+    rows = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+    runs = np.array_split(np.arange(meta.num_row_groups), min(most, meta.num_row_groups))
+    return [Piece(i, tuple(map(int, run)), int(rows[run[0]])) for i, run in enumerate(runs)]
+
+
+def convert_piece(path: Path, table: str, batches: int, staging: Path, piece: Piece) -> bool:
+    """Write one piece of ``path`` into ``staging``; False if it cannot be streamed."""
+    try:
+        blocks = _blocks(path, table, piece.row_groups) or ()
+        return write_batches(blocks, batches, staging, piece.number, piece.offset)
+    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, StopIteration):
+        return False
+
+
+def build_cache(
+    path: Path,
+    table: str,
+    batches: int,
+    root: Path,
+    pool: Executor | None = None,
+    processes: int = 1,
+) -> Path | None:
+    """Convert ``path`` once into ``batches`` Arrow files (a Parquet file's row groups in
+    ``processes`` pieces, side by side in ``pool``); None if it cannot be streamed.
 
     None (an unreadable file, no ``customer_id`` column, clashing names) sends the caller
     to the whole-file read, whose messages say what is wrong.
@@ -89,9 +141,12 @@ def build_cache(path: Path, table: str, batches: int, root: Path) -> Path | None
     complete = False
     try:
         staging.mkdir(parents=True)
-        complete = write_batches(_blocks(path, table) or (), batches, staging)
-    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, StopIteration):
-        complete = False
+        convert = partial(convert_piece, path, table, batches, staging)
+        if pool is None:
+            done = [convert(piece) for piece in pieces(path, 1)]
+        else:
+            done = [f.result() for f in [pool.submit(convert, p) for p in pieces(path, processes)]]
+        complete = all(done)
     finally:
         if not complete:
             shutil.rmtree(staging, ignore_errors=True)
@@ -103,11 +158,13 @@ def build_cache(path: Path, table: str, batches: int, root: Path) -> Path | None
     return folder
 
 
-def write_batches(blocks: Iterable[pa.RecordBatch], batches: int, folder: Path) -> bool:
-    """Split ``blocks`` by customer batch into ``folder/part-{b}.arrow``.
+def write_batches(
+    blocks: Iterable[pa.RecordBatch], batches: int, folder: Path, piece: int = 0, offset: int = 0
+) -> bool:
+    """Split ``blocks`` by customer batch into ``folder/part-{b}-{piece}.arrow``.
 
-    Each row keeps its position in the blocks as ``_source_row``. Used for files and
-    for database pages alike.
+    Each row keeps its position in the source as ``_source_row`` (``offset``: the rows
+    before this piece). Used for files and for database pages alike.
 
     Returns:
         False when the blocks cannot be split (no single ``customer_id`` column,
@@ -116,7 +173,6 @@ def write_batches(blocks: Iterable[pa.RecordBatch], batches: int, folder: Path) 
     """
     writers: list[pa.ipc.RecordBatchFileWriter] = []
     try:
-        offset = 0
         for block in blocks:
             names = [name.strip().lower() for name in block.schema.names]
             if names.count("customer_id") != 1 or len(set(names)) < len(names):
@@ -127,7 +183,7 @@ def write_batches(blocks: Iterable[pa.RecordBatch], batches: int, folder: Path) 
             offset += len(block)
             if not writers:
                 writers = [
-                    pa.ipc.new_file(folder / f"part-{b}.arrow", keyed.schema, options=_IPC)
+                    pa.ipc.new_file(part_path(folder, b, piece), keyed.schema, options=_IPC)
                     for b in range(batches)
                 ]
             order = np.argsort(number, kind="stable")
@@ -138,6 +194,10 @@ def write_batches(blocks: Iterable[pa.RecordBatch], batches: int, folder: Path) 
     finally:
         for writer in writers:
             writer.close()
+
+
+def part_path(folder: Path, batch: int, piece: int) -> Path:
+    return folder / f"part-{batch}-{piece}.arrow"
 
 
 def _as_validated_ids(ids: pd.Series) -> pd.Series:
@@ -151,7 +211,11 @@ def _as_validated_ids(ids: pd.Series) -> pd.Series:
 
 def read_batch(folder: Path, batch: int) -> pd.DataFrame:
     """One batch's rows as read from the source (source row order, all its columns)."""
-    frame = pd.read_feather(folder / f"part-{batch}.arrow")
+    parts, piece = [], 0
+    while part_path(folder, batch, piece).is_file():
+        parts.append(pd.read_feather(part_path(folder, batch, piece)))
+        piece += 1
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return frame.sort_values(_ROW, kind="stable").drop(columns=_ROW).reset_index(drop=True)
 
 

@@ -174,13 +174,14 @@ def stage(
         DatabaseUnavailable: the server stayed unreachable through the retries.
     """
     root = Path(settings.data_dir) / batch_read.CACHE
-    with batch_pool(batch_processes(batches, settings.batch_processes)) as pool:
+    processes = batch_processes(batches, settings.batch_processes)
+    with batch_pool(processes) as pool:
         if isinstance(inputs, DatabaseInputs):
             with _stage_database(inputs, settings, batches, root, pool) as source:
                 yield source
             return
         paths = streamable(inputs)
-        folders = file_folders(paths, batches, root, pool)
+        folders = file_folders(paths, batches, root, pool, processes)
         if folders is None:
             yield None
             return
@@ -292,23 +293,23 @@ def read_again(read: Callable[[], T]) -> T:
 
 
 def file_folders(
-    paths: dict[str, Path], batches: int, root: Path, pool: Executor | None = None
+    paths: dict[str, Path],
+    batches: int,
+    root: Path,
+    pool: Executor | None = None,
+    processes: int = 1,
 ) -> dict[str, tuple[Path, Path]] | None:
-    """Each file's partitioned cache (converted once, the files side by side in
+    """Each file's partitioned cache (converted once, a file's pieces side by side in
     ``pool``); None if one cannot be streamed."""
-    readable = {kind: path for kind, path in paths.items() if path.is_file()}
-    if len(readable) < len(paths):
-        return None
-    convert = partial(batch_read.build_cache, batches=batches, root=root)
-    if pool is None:
-        built = [convert(path, kind) for kind, path in readable.items()]
-    else:
-        built = [f.result() for f in [pool.submit(convert, p, k) for k, p in readable.items()]]
-    if any(folder is None for folder in built):
-        return None
-    return {
-        kind: (path, folder) for (kind, path), folder in zip(readable.items(), built, strict=True)
-    }
+    folders = {}
+    for kind, path in paths.items():
+        if not path.is_file():
+            return None
+        folder = batch_read.build_cache(path, kind, batches, root, pool, processes)
+        if folder is None:
+            return None
+        folders[kind] = (path, folder)
+    return folders
 
 
 @dataclass(frozen=True)

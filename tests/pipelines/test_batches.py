@@ -267,3 +267,29 @@ def test_train_by_batch_gives_the_whole_tables_model(business, tmp_path):
     assert batched.metrics == whole.metrics
     assert batched.leaderboard == whole.leaderboard
     assert not list((tmp_path / "batches" / "interim" / "batches").glob("run-*"))  # cleaned
+
+
+def test_a_parquet_files_row_groups_converted_in_pieces_give_the_same_batches(business, tmp_path):
+    """Two processes convert halves of a file's row groups: every batch holds the same
+    rows, in the file's order, as one process converting it whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines import batch_read, staged
+
+    frame = pd.read_parquet(business["interactions"])
+    path = tmp_path / "interactions.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=997)
+    pieces = batch_read.pieces(path, 2)
+    assert len(pieces) == 2 and pieces[1].offset == 997 * len(pieces[0].row_groups)
+    one = batch_read.build_cache(path, "interactions", BATCHES, tmp_path / "one")
+    with staged.batch_pool(2) as pool:
+        two = batch_read.build_cache(path, "interactions", BATCHES, tmp_path / "two", pool, 2)
+    assert one is not None and two is not None
+    assert len(list(two.glob("part-*.arrow"))) == 2 * len(list(one.glob("part-*.arrow")))
+    for batch in range(BATCHES):
+        pd.testing.assert_frame_equal(
+            batch_read.read_batch(two, batch), batch_read.read_batch(one, batch)
+        )
+    rows = sum(len(batch_read.read_batch(one, b)) for b in range(BATCHES))
+    assert rows == len(frame)
