@@ -17,15 +17,13 @@ the same order, as one batch after another in one process.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import pickle
 import shutil
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -39,6 +37,7 @@ from features.contracts import InputError
 from features.usage import add_kind_counts, kind_counts
 from models.progress import track
 from pipelines import batch_read, catalog
+from pipelines.processes import batch_pool, batch_processes
 from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths
 
 T = TypeVar("T")
@@ -105,36 +104,6 @@ def _results(futures: list[Future], stage: str) -> list:
             future.cancel()
         raise
     return [future.result() for future in futures]
-
-
-# what a batch process imports once, before it is forked (the rest on first use)
-_PRELOAD = ["pipelines.batch_read", "models.night_facts", "models.train_stage"]
-
-
-def batch_processes(batches: int, asked: int | None = None) -> int:
-    """How many processes map ``batches`` batches: ``asked``, else one per core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(batches, asked or cores or 1))
-
-
-@contextmanager
-def batch_pool(processes: int) -> Iterator[Executor | None]:
-    """A pool of ``processes`` (None for one: this process does the work), shut down
-    after, its queued batches dropped when the run fails."""
-    if processes <= 1:
-        yield None
-        return
-    # forked from a clean server process, not from this one (whose threads, Prefect's
-    # among them, a fork would copy mid-flight); spawn where there is no forkserver
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    context = mp.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(_PRELOAD)
-    pool = ProcessPoolExecutor(processes, mp_context=context)
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def batches_for(inputs: object, settings: CommonSettings) -> int | None:

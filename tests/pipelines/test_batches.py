@@ -275,7 +275,8 @@ def test_a_parquet_files_row_groups_converted_in_pieces_give_the_same_batches(bu
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines import batch_read, staged
+    from pipelines import batch_read
+    from pipelines.processes import batch_pool
 
     frame = pd.read_parquet(business["interactions"])
     path = tmp_path / "interactions.parquet"
@@ -283,7 +284,7 @@ def test_a_parquet_files_row_groups_converted_in_pieces_give_the_same_batches(bu
     pieces = batch_read.pieces(path, 2)
     assert len(pieces) == 2 and pieces[1].offset == 997 * len(pieces[0].row_groups)
     one = batch_read.build_cache(path, "interactions", BATCHES, tmp_path / "one")
-    with staged.batch_pool(2) as pool:
+    with batch_pool(2) as pool:
         two = batch_read.build_cache(path, "interactions", BATCHES, tmp_path / "two", pool, 2)
     assert one is not None and two is not None
     assert len(list(two.glob("part-*.arrow"))) == 2 * len(list(one.glob("part-*.arrow")))
@@ -293,3 +294,28 @@ def test_a_parquet_files_row_groups_converted_in_pieces_give_the_same_batches(bu
         )
     rows = sum(len(batch_read.read_batch(one, b)) for b in range(BATCHES))
     assert rows == len(frame)
+
+
+def test_large_csv_files_written_by_processes_are_the_same_bytes_and_all_or_nothing(tmp_path):
+    from simulation.retail import simulate
+
+    tables = simulate(n_customers=200, seed=3)
+    frames = {
+        "at_risk_csv": tables.transactions,
+        "win_back_csv": tables.interactions,
+        "at_risk": tables.transactions,
+        "report": "<html></html>",
+    }
+    catalog.write_atomic(frames, tmp_path / "one", parallel_csv_rows=10**9)
+    catalog.write_atomic(frames, tmp_path / "side", parallel_csv_rows=0)
+    for name in ("at_risk.csv", "win_back.csv", "at_risk.parquet", "report.html"):
+        assert (tmp_path / "side" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+    def refuse() -> None:
+        raise RuntimeError("the list table refused the rows")
+
+    before = {p.name: p.read_bytes() for p in (tmp_path / "side").iterdir()}
+    smaller = {**frames, "at_risk_csv": tables.transactions.iloc[:5]}
+    with pytest.raises(RuntimeError, match="refused"):
+        catalog.write_atomic(smaller, tmp_path / "side", refuse, parallel_csv_rows=0)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "side").iterdir()} == before

@@ -1,0 +1,50 @@
+"""Processes beside the run's own, for work that is the same piece after piece.
+
+The local engine's customer batches (:mod:`pipelines.staged`) and the night's large CSV
+files (:func:`pipelines.catalog.write_atomic`) are independent pieces of CPU-bound pandas
+work, which one Python process does a piece at a time; a pool does them side by side, one
+process per core. Results do not depend on how many processes there are.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+
+# what a pool process imports once, before it is forked (the rest on first use)
+_PRELOAD = ["pipelines.batch_read", "models.night_facts", "models.train_stage"]
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def batch_processes(batches: int, asked: int | None = None) -> int:
+    """How many processes map ``batches`` batches: ``asked``, else one per core."""
+    return max(1, min(batches, asked or cores()))
+
+
+@contextmanager
+def batch_pool(processes: int) -> Iterator[Executor | None]:
+    """A pool of ``processes`` (None for one: this process does the work), shut down
+    after, its queued pieces dropped when the run fails."""
+    if processes <= 1:
+        yield None
+        return
+    # forked from a clean server process, not from this one (whose threads, Prefect's
+    # among them, a fork would copy mid-flight); spawn where there is no forkserver
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    context = mp.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(_PRELOAD)
+    pool = ProcessPoolExecutor(processes, mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
