@@ -46,6 +46,11 @@ def _shares(values: pd.Series, edges: list[float]) -> list[float]:
     return [float(c) / n for c in counts] + [float(values.isna().sum()) / n]
 
 
+def _column(frame: pd.DataFrame, column: str, rows: np.ndarray | None) -> pd.Series:
+    values = frame[column] if rows is None else frame[column][rows]
+    return values.astype(float)
+
+
 def psi(reference_shares: list[float], current_shares: list[float]) -> float:
     """Population stability index of two binned distributions."""
     ref = np.maximum(np.asarray(reference_shares, float), EPSILON)
@@ -53,10 +58,13 @@ def psi(reference_shares: list[float], current_shares: list[float]) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def drift(profile: dict[str, dict], frame: pd.DataFrame) -> pd.Series:
-    """PSI per column of ``frame`` against its training profile (columns in both)."""
+def drift(
+    profile: dict[str, dict], frame: pd.DataFrame, rows: np.ndarray | None = None
+) -> pd.Series:
+    """PSI per column of ``frame`` (its ``rows``, a boolean mask, if given) against its
+    training profile (columns in both); a column at a time, never a copy of the frame."""
     values = {
-        column: psi(ref["shares"], _shares(frame[column].astype(float), ref["edges"]))
+        column: psi(ref["shares"], _shares(_column(frame, column, rows), ref["edges"]))
         for column, ref in profile.items()
         if column in frame.columns and ref["shares"]
     }

@@ -96,10 +96,6 @@ class Night:
         return mix.reindex(list(REASONS), fill_value=0.0)
 
     @property
-    def active_features(self) -> pd.DataFrame:
-        return self.features.loc[~self.lapsed]
-
-    @property
     def active_scores(self) -> pd.DataFrame:
         # the model was trained on active customers: drift is judged on the same population
         return self.scored.loc[self.scored["status"].ne(LAPSED)]
@@ -241,7 +237,8 @@ class Drift:
 
 def score_drift(night: Night, profile: dict, threshold: float) -> Drift:
     """The active customers' features and scores against the training reference."""
-    psi = drift(profile["features"], night.active_features)
+    active = ~night.lapsed.reindex(night.features.index, fill_value=False).to_numpy(bool)
+    psi = drift(profile["features"], night.features, rows=active)
     scores = night.active_scores[["churn_probability"]].set_axis(["score"], axis=1)
     psi["score"] = drift({"score": profile["score"]}, scores)["score"]
     return Drift(psi, sorted(psi.index[psi > threshold]))

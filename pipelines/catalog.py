@@ -275,6 +275,37 @@ def _write(frame: pd.DataFrame | str, path: Path) -> None:
 PARALLEL_CSV_ROWS = 50_000
 
 
+def _hand_over(frame: pd.DataFrame | str, path: Path) -> Path | None:
+    """``frame`` as an uncompressed Arrow file at ``path``, for another process to write
+    as CSV; None when Arrow cannot hold it as it is (it is then written here).
+
+    A pickled frame sent to a pool costs several times its size in this process while
+    it waits in the queue (0.8 GB for a 1M-customer night's three CSVs); Arrow strings
+    are written as they are, and the numbers once.
+    """
+    if isinstance(frame, str) or not all(isinstance(c, str) for c in frame.columns):
+        return None
+    if frame.columns.has_duplicates:
+        return None
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None  # e.g. a column of mixed Python types
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def _csv_from_arrow(arrow: Path, path: Path) -> None:
+    """The CSV of the frame :func:`_hand_over` wrote at ``arrow`` (the same bytes)."""
+    try:
+        with pa.memory_map(str(arrow)) as source:
+            frame = pa.ipc.open_file(source).read_pandas()
+        _write(frame, path)
+    finally:
+        arrow.unlink(missing_ok=True)
+
+
 def write_atomic(
     frames: dict[str, pd.DataFrame | str],
     out_dir: Path,
@@ -295,7 +326,8 @@ def write_atomic(
     Returns:
         dataset name -> final path.
     """
-    from pipelines.processes import batch_pool, cores
+    from pipelines.memory import give_back
+    from pipelines.processes import batch_pool, cores, submit
 
     out_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
@@ -303,19 +335,26 @@ def write_atomic(
     csvs = [n for n in frames if OUTPUTS[n].endswith(".csv")]
     rows = sum(len(frames[name]) for name in csvs)
     aside = csvs if rows >= parallel_csv_rows and cores() > 1 else []
+    handed = {n: _temp_path(out_dir / OUTPUTS[n], token).with_suffix(".arrow") for n in aside}
     try:
         with batch_pool(min(len(aside), cores())) as pool:
-            futures = [pool.submit(_write, frames[n], temps[n]) for n in aside] if pool else []
+            futures = []
+            for name in aside if pool else []:
+                if _hand_over(frames[name], handed[name]):
+                    futures.append(submit(pool, _csv_from_arrow, handed[name], temps[name]))
+                else:
+                    _write(frames[name], temps[name])
             for name, frame in frames.items():
                 if pool is None or name not in aside:
                     _write(frame, temps[name])
+                    give_back()  # a Parquet file's Arrow copy, before the next file's
             for future in futures:
                 future.result()
         if before_replace is not None:
             before_replace()
     except BaseException as exc:
         with suppress(OSError):  # best effort: the next run's lock clears leftovers too
-            for temp in temps.values():
+            for temp in [*temps.values(), *handed.values()]:
                 temp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise OutputNotWritable(

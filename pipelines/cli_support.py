@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from pipelines.memory import map_large_blocks
+
 if TYPE_CHECKING:
     from pipelines.settings import DatabaseInputs, InputPaths, ScoreSettings
 
@@ -40,6 +42,7 @@ def set_environment() -> None:
     # XGBoost's OpenMP threads busy-wait by default, which makes training ~10x slower when
     # anything else shares a small machine's cores; must be set before xgboost loads
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    map_large_blocks()
 
 
 def tracking_uri() -> str | None:

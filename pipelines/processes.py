@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from pipelines.memory import give_back
+
+T = TypeVar("T")
 
 # what a pool process imports once, before it is forked (the rest on first use)
 _PRELOAD = ["pipelines.batch_read", "models.night_facts", "models.train_stage"]
@@ -48,3 +53,16 @@ def batch_pool(processes: int) -> Iterator[Executor | None]:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def submit(pool: Executor, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+    """``fn(*args)`` in ``pool``; what it freed is given back after it, since a pool
+    process does piece after piece and each piece's peak would stack on the last's."""
+    return pool.submit(_given_back, fn, *args)
+
+
+def _given_back(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    finally:
+        give_back()

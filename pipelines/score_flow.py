@@ -24,6 +24,7 @@ from models.playbook import load_playbook
 from models.reasons import ReasonMap, load_reason_map
 from models.uplift import choose_ranking
 from pipelines import campaigns, catalog, registry, staged
+from pipelines.memory import give_back
 from pipelines.report import DRIVER_CUSTOMERS, render_report
 from pipelines.settings import DatabaseInputs, InputPaths, Inputs, ScoreSettings
 from pipelines.tasks import (
@@ -180,6 +181,7 @@ def score_batches(
         champion.usage_kinds(kinds),
         history if len(history) else None,
     )
+    give_back()  # what the batches' passes freed, before the night's largest stage
     # what the earlier lists did, as far as this night can know: shown in the report
     evaluation = None if facts.outcomes is None else evaluate_campaigns(facts.outcomes)
     ranking, uplift = choose_ranking(facts.outcomes)
@@ -195,6 +197,7 @@ def score_batches(
         history,
         uplift,
     )
+    give_back()
     html = night_report(night, champion, reason_map, settings, ranking.reason, evaluation)
     paths = publish(night, html, settings, out_dir, write_features, evaluation)
     drift = score_drift(night, champion.profile, settings.drift_threshold)

@@ -37,7 +37,7 @@ from features.contracts import InputError
 from features.usage import add_kind_counts, kind_counts
 from models.progress import track
 from pipelines import batch_read, catalog
-from pipelines.processes import batch_pool, batch_processes
+from pipelines.processes import batch_pool, batch_processes, submit
 from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths
 
 T = TypeVar("T")
@@ -80,7 +80,7 @@ class StagedBatches:
         for b in range(self.batches):
             mine = {name: pieces[b] for name, pieces in split.items()}
             call = partial(func, **mine, **shared)
-            futures.append(self.pool.submit(_apply, self.folder, b, call))
+            futures.append(submit(self.pool, _apply, self.folder, b, call))
         return _results(futures, stage)
 
 
@@ -343,7 +343,7 @@ def validate_batches(
         if pool is None:
             checked = [check(b) for b in track(range(batches), stage, unit="batches")]
         else:
-            checked = _results([pool.submit(check, b) for b in range(batches)], stage)
+            checked = _results([submit(pool, check, b) for b in range(batches)], stage)
         rows: Counter[str] = Counter()
         for part in checked:
             rows.update(part.rows_read)

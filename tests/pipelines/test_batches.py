@@ -300,16 +300,36 @@ def test_large_csv_files_written_by_processes_are_the_same_bytes_and_all_or_noth
     from simulation.retail import simulate
 
     tables = simulate(n_customers=200, seed=3)
+    n = len(tables.transactions)
+    # every dtype a list carries (handed to the writing process as an Arrow file), and a
+    # column of mixed Python objects Arrow cannot hold (written by this process)
+    listed = tables.transactions.assign(
+        rank=pd.array([None if i % 7 == 0 else i for i in range(n)], dtype="Int64"),
+        reason=pd.Series(["poor_interaction", None] * (n // 2) + ["x"] * (n % 2), dtype="str"),
+        due=pd.Series(pd.NaT, index=tables.transactions.index, dtype="datetime64[ns]"),
+        scored_at=pd.Timestamp("2026-12-03 04:00", tz="UTC"),
+        vip=[i % 3 == 0 for i in range(n)],
+        segment=pd.Categorical(["vip", "fan"] * (n // 2) + ["fan"] * (n % 2)),
+        probability=[float("nan") if i % 5 == 0 else i / 3 for i in range(n)],
+    )
+    mixed = tables.interactions.assign(
+        note=[1 if i % 2 else "one" for i in range(len(tables.interactions))]
+    )
+    assert catalog._hand_over(listed, tmp_path / "listed.arrow")  # via an Arrow file
+    assert catalog._hand_over(mixed, tmp_path / "mixed.arrow") is None
     frames = {
-        "at_risk_csv": tables.transactions,
-        "win_back_csv": tables.interactions,
+        "at_risk_csv": listed,
+        "win_back_csv": mixed,
+        "call_sheet": tables.interactions,
         "at_risk": tables.transactions,
         "report": "<html></html>",
     }
     catalog.write_atomic(frames, tmp_path / "one", parallel_csv_rows=10**9)
     catalog.write_atomic(frames, tmp_path / "side", parallel_csv_rows=0)
-    for name in ("at_risk.csv", "win_back.csv", "at_risk.parquet", "report.html"):
+    names = ("at_risk.csv", "win_back.csv", "call_sheet.csv", "at_risk.parquet", "report.html")
+    for name in names:
         assert (tmp_path / "side" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "side").iterdir()) == sorted(names)  # no leftovers
 
     def refuse() -> None:
         raise RuntimeError("the list table refused the rows")
