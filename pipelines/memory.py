@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import os
 from functools import cache
 
@@ -44,8 +43,12 @@ def map_large_blocks() -> None:
 
 
 def give_back() -> None:
-    """Give freed memory back to the system (where the allocator can)."""
-    gc.collect()
+    """Give freed memory back to the system (where the allocator can).
+
+    No ``gc.collect()``: frames are freed by reference counting as soon as they are
+    dropped, and a full collection costs seconds in a process holding millions of
+    Python objects (a test session, a notebook), called after every file and batch.
+    """
     try:
         import pyarrow as pa
 
