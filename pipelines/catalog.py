@@ -283,9 +283,9 @@ def _hand_over(frame: pd.DataFrame | str, path: Path) -> Path | None:
     it waits in the queue (0.8 GB for a 1M-customer night's three CSVs); Arrow strings
     are written as they are, and the numbers once.
     """
-    if isinstance(frame, str) or not all(isinstance(c, str) for c in frame.columns):
+    if isinstance(frame, str) or frame.columns.has_duplicates:
         return None
-    if frame.columns.has_duplicates:
+    if not all(isinstance(c, str) for c in frame.columns):
         return None
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)

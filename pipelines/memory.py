@@ -49,12 +49,9 @@ def give_back() -> None:
     dropped, and a full collection costs seconds in a process holding millions of
     Python objects (a test session, a notebook), called after every file and batch.
     """
-    try:
-        import pyarrow as pa
+    import pyarrow as pa  # here, not at import: the CLI imports this module on start
 
-        pa.default_memory_pool().release_unused()
-    except ImportError:  # pragma: no cover - pyarrow comes with pandas' Parquet support
-        pass
+    pa.default_memory_pool().release_unused()
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
