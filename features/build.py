@@ -12,6 +12,7 @@ from pandas.api.types import is_string_dtype
 
 from features import interactions as ix
 from features import rfm, signals, subscriptions, usage
+from features.contracts.columnar import is_in
 from features.labels import active_customers
 from features.windows import as_cutoff, before_cutoff, customer_positions
 
@@ -88,7 +89,7 @@ def build_features(
         # (an annual plan bills once a year); only those with some purchase have features
         running = subscriptions.running_subscribers(subscription_table, cutoff)
         bought = pd.Index(tx.loc[(tx["timestamp"] < cutoff).to_numpy(), "customer_id"].unique())
-        active = active.union(running[running.isin(bought.astype(str))]).rename("customer_id")
+        active = active.union(running[is_in(running, bought.astype(str))]).rename("customer_id")
     tx = _active_rows_before(tx, active, cutoff)
 
     signup = home = None

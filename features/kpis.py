@@ -33,6 +33,7 @@ import math
 
 import pandas as pd
 
+from features.contracts.columnar import is_in
 from features.rfm import purchases_only
 from features.windows import as_cutoff, before_cutoff, in_window
 
@@ -95,15 +96,18 @@ def retention_counts(
     last_purchases = purchases_only(last)
     previous = in_window(bought, cutoff, 2 * period_days, end_days_ago=period_days)
 
-    at_start = set(previous["customer_id"])
-    at_end = set(last_purchases["customer_id"])
+    # unique ids and hash lookups, not Python sets: a batch holds ~100k customers
+    at_start = pd.unique(previous["customer_id"])
+    at_end = pd.unique(last_purchases["customer_id"])
     if new_customer_ids is None:
         period_start = cutoff - pd.Timedelta(days=period_days)
         first_purchase = bought.groupby("customer_id")["timestamp"].min()
-        new = set(first_purchase.index[first_purchase >= period_start]) & at_end
+        new_ids = first_purchase.index[first_purchase >= period_start]
     else:
-        new = set(new_customer_ids) & at_end
-    returning = at_end - new
+        new_ids = list(new_customer_ids)
+    is_new = is_in(at_end, new_ids)
+    new = at_end[is_new]
+    returning = at_end[~is_new]
     purchase_days = (
         last_purchases.assign(day=last_purchases["timestamp"].dt.normalize())
         .groupby("customer_id")["day"]
@@ -113,12 +117,12 @@ def retention_counts(
         "customers_at_start": float(len(at_start)),
         "customers_at_end": float(len(at_end)),
         "new_customers": float(len(new)),
-        "reactivated_customers": float(len(returning - at_start)),
-        "lost_customers": float(len(at_start - at_end)),
+        "reactivated_customers": float((~is_in(returning, at_start)).sum()),
+        "lost_customers": float((~is_in(at_start, at_end)).sum()),
         "repeat_customers": float((purchase_days >= 2).sum()),
         "purchases": float(len(last_purchases)),
         "revenue": float(last["amount"].sum()),
-        "new_customer_revenue": float(last.loc[last["customer_id"].isin(new), "amount"].sum()),
+        "new_customer_revenue": float(last.loc[is_in(last["customer_id"], new), "amount"].sum()),
     }
 
 

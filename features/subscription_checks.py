@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.contracts.columnar import is_in
 from features.contracts.messages import _bad_values_error
 
 
@@ -75,7 +76,7 @@ def check_known_customers(subscriptions: pd.DataFrame, known: pd.Series, source:
         source: label of the subscriptions table.
     """
     ids = subscriptions["customer_id"].astype(str)
-    unknown = ~ids.isin(pd.Index(known.astype(str).unique())).to_numpy()
+    unknown = ~is_in(ids, known.astype(str))
     if unknown.any():
         raise _bad_values_error(
             source,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from features.batches import concat_batches
 from features.build import build_features, build_features_as_of
+from features.contracts.columnar import is_in
 from features.kpis import add_counts, retention_counts
 from features.status import LAPSED, customer_status, due_back
 from features.subscriptions import with_subscription_status
@@ -104,7 +105,7 @@ def first_pass(
     outcomes = None
     if history is not None and len(history):
         # this batch's customers' listings (ids compare as text, as the outcomes do)
-        mine = history.loc[history["customer_id"].astype(str).isin(_ids(tx))]
+        mine = history.loc[is_in(history["customer_id"].astype(str), _ids(tx))]
         outcomes = matured_outcomes(mine, tx, horizon_days, cutoff)
     return FirstPass(features, retention_counts(tx, cutoff, horizon_days), outcomes)
 
@@ -163,7 +164,7 @@ def second_pass(
 
     ``status`` and ``features`` may hold every customer: the batch's are picked out.
     """
-    mine = features.index.isin(pd.unique(tables.transactions["customer_id"]))
+    mine = is_in(features.index, pd.unique(tables.transactions["customer_id"]))
     status = dated_status(status.loc[mine], features.loc[mine], tables.subscriptions, cutoff)
     return status, features_when_due(
         tables, status, usage_kinds, lookback_days, cutoff, history_start

@@ -8,6 +8,8 @@ columns are checked, compared and looked up with Arrow's vectorised kernels.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -180,10 +182,17 @@ def _id_runs(ids: pd.Series) -> tuple[np.ndarray, bool]:
     return same, bool(ids.is_monotonic_increasing)
 
 
-def _is_in(values: pd.Series, allowed: pd.Series) -> np.ndarray:
-    """Per row of ``values``: does it occur in ``allowed`` (hash lookup, no Python objects)."""
+def is_in(values: pd.Series | pd.Index | np.ndarray, candidates: Iterable) -> np.ndarray:
+    """Per element of ``values``: is it among ``candidates`` (missing matches missing, as
+    in ``isin``); a boolean array in ``values``' order.
+
+    A hash lookup in Arrow: pandas' ``isin`` on Arrow-backed text (pandas 3's ``str``)
+    turns every candidate into a Python object first, ~0.5 s for a batch's 60k ids.
+    """
+    if isinstance(candidates, set | frozenset | dict):
+        candidates = list(candidates)
     try:
-        found = pc.is_in(pa.array(values), value_set=pc.unique(pa.array(allowed)))
+        found = pc.is_in(pa.array(values), value_set=pc.unique(pa.array(candidates)))
         return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
-    except (pa.ArrowException, TypeError):
-        return values.isin(allowed.unique()).to_numpy()
+    except (pa.ArrowException, TypeError, ValueError):  # e.g. text against numbers
+        return pd.Index(values).isin(pd.Index(candidates)).astype(bool, copy=False)

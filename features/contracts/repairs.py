@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contracts.columnar import _id_runs, _is_in, _without_unused_categories
+from features.contracts.columnar import _id_runs, _without_unused_categories, is_in
 
 
 def reconcile(
@@ -40,7 +40,7 @@ def reconcile(
             "purchases up to then at those purchases"
         )
     if interactions is not None:
-        known = _is_in(interactions["customer_id"], transactions["customer_id"])
+        known = is_in(interactions["customer_id"], transactions["customer_id"])
         if not known.all():
             orphans = interactions.loc[~known, "customer_id"]
             warnings.append(
@@ -66,7 +66,7 @@ def _capped_refunds(transactions: pd.DataFrame) -> tuple[np.ndarray | None, int]
     if not refund.any():
         return None, 0
     ids = transactions["customer_id"]
-    involved = np.flatnonzero(_is_in(ids, ids[refund]))
+    involved = np.flatnonzero(is_in(ids, ids[refund]))
     ids = pd.Series(ids.array.take(involved))
     times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")[involved].view(np.int64)
     same_id, ordered = _id_runs(ids)

@@ -15,6 +15,7 @@ from features.contracts import (
     Column,
     validate_table,
 )
+from features.contracts.columnar import is_in
 from features.contracts.columns import _one_per_name
 
 # one valid value per column kind, and the dtype validation gives it
@@ -73,3 +74,19 @@ def test_only_the_columnar_module_imports_pyarrow():
             if any(name.split(".")[0] == "pyarrow" for name in names):
                 importers.add(path.relative_to(features).as_posix())
     assert importers == {"contracts/columnar.py"}
+
+
+@pytest.mark.parametrize(
+    ("values", "candidates"),
+    [
+        (pd.Series(["C1", "C2", None, "C3"], dtype="str"), ["C3", "C1"]),
+        (pd.Series(["C1", None], dtype="str"), {"C1", None}),
+        (pd.Index(["C1", "C2"], dtype="object"), pd.Index(["C2"], dtype="str")),
+        (pd.Series([1, 2, 3]), [3, 4]),
+        (pd.Series(["1", "2"], dtype="str"), [1, 2]),  # text against numbers: no match
+        (pd.Series(["C1"], dtype="str"), []),
+    ],
+)
+def test_is_in_answers_as_pandas_isin_does(values, candidates):
+    expected = pd.Index(values).isin(list(candidates))
+    assert is_in(values, candidates).tolist() == expected.tolist()
