@@ -214,10 +214,15 @@ def read_batch(folder: Path, batch: int) -> pd.DataFrame:
     """One batch's rows as read from the source (source row order, all its columns)."""
     parts, piece = [], 0
     while part_path(folder, batch, piece).is_file():
-        parts.append(pd.read_feather(part_path(folder, batch, piece)))
+        with pa.OSFile(str(part_path(folder, batch, piece))) as source:
+            parts.append(pa.ipc.open_file(source).read_all())
         piece += 1
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return frame.sort_values(_ROW, kind="stable").drop(columns=_ROW).reset_index(drop=True)
+    # in Arrow, then one conversion: pandas' concat and sort each copied the whole batch
+    table = pa.concat_tables(parts)
+    rows = table.column(_ROW).to_numpy()
+    if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # pieces written out of order
+        table = table.take(np.argsort(rows, kind="stable"))
+    return table.drop_columns([_ROW]).to_pandas()
 
 
 def batch_tables(

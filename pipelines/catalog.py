@@ -11,6 +11,7 @@ import fcntl
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,7 +328,7 @@ def write_atomic(
         dataset name -> final path.
     """
     from pipelines.memory import give_back
-    from pipelines.processes import batch_pool, cores, submit
+    from pipelines.processes import cores, joined_pool, submit
 
     out_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
@@ -336,9 +337,9 @@ def write_atomic(
     rows = sum(len(frames[name]) for name in csvs)
     aside = csvs if rows >= parallel_csv_rows and cores() > 1 else []
     handed = {n: _temp_path(out_dir / OUTPUTS[n], token).with_suffix(".arrow") for n in aside}
+    futures: list[Future] = []
     try:
-        with batch_pool(min(len(aside), cores())) as pool:
-            futures = []
+        with joined_pool(min(len(aside), cores())) as pool:
             for name in aside if pool else []:
                 if _hand_over(frames[name], handed[name]):
                     futures.append(submit(pool, _csv_from_arrow, handed[name], temps[name]))
@@ -353,6 +354,10 @@ def write_atomic(
         if before_replace is not None:
             before_replace()
     except BaseException as exc:
+        # the run's pool outlives this write: no process may still write a file removed
+        for future in futures:
+            future.cancel()
+        wait(futures)
         with suppress(OSError):  # best effort: the next run's lock clears leftovers too
             for temp in [*temps.values(), *handed.values()]:
                 temp.unlink(missing_ok=True)

@@ -59,6 +59,7 @@ from pipelines.cli_support import (
     route_logs,
     say,
     set_environment,
+    start_early,
     tracking_uri,
 )
 
@@ -215,10 +216,8 @@ def train(
     tables = _tables(transactions, interactions, customers, subscriptions)
     check_inputs(tables)
     try:
-        from pipelines.flows import result_json
-        from pipelines.flows import train as run
+        from pipelines.processes import TRAINING
         from pipelines.settings import TrainSettings, load_settings
-        from pipelines.tracking import ui_command
 
         settings = load_settings(
             TrainSettings,
@@ -231,7 +230,13 @@ def train(
             dask_address=dask_address,
             feature_batches=batches,
         )
+        api_started = start_early(settings, TRAINING)
+        from pipelines.flows import result_json
+        from pipelines.flows import train as run
+        from pipelines.tracking import ui_command
+
         route_logs(settings.data_dir)
+        api_started()
         result = run(flow_inputs(**tables), settings)
     except expected_errors() as exc:
         fail(exc)
@@ -268,12 +273,14 @@ def _run_scoring(flow_name: str, options: ScoringOptions) -> None:
     """Run the `score` or `nightly` flow on these options and print where it all went."""
     settings = _scoring_settings(options)
     try:
+        api_started = start_early(settings)
         from pipelines import flows
 
         run = getattr(flows, flow_name)
         route_logs(settings.data_dir)
         inputs = flow_inputs(**options.tables())
         check_destinations(inputs, options.out, settings)
+        api_started()
         result = run(inputs, options.out, settings, options.score_date)
     except expected_errors() as exc:
         fail(exc)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -19,7 +22,7 @@ import typer
 from pipelines.memory import map_large_blocks
 
 if TYPE_CHECKING:
-    from pipelines.settings import DatabaseInputs, InputPaths, ScoreSettings
+    from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths, ScoreSettings
 
 # Prefect's run logs (progress, retries, failures with tracebacks), under --data-dir
 RUN_LOG = Path("logs") / "churn.log"
@@ -43,6 +46,35 @@ def set_environment() -> None:
     # anything else shares a small machine's cores; must be set before xgboost loads
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     map_large_blocks()
+
+
+def start_early(settings: CommonSettings, preload: tuple[str, ...] = ()) -> Callable[[], None]:
+    """Start what the flow will wait for, in processes of their own, while this one goes
+    on to import the flows (~5 s): Prefect's ephemeral API server (~5 s to answer) and,
+    for customer batches, the server batch processes fork from, importing ``preload``
+    besides its usual modules. Called once the inputs passed their checks.
+
+    Returns the call that waits until the API answers; the flow must not start before.
+    """
+    if settings.feature_batches and settings.engine == "local" and settings.batch_processes != 1:
+        from pipelines.processes import start_forkserver
+
+        start_forkserver(preload)
+    from prefect.settings import PREFECT_API_URL  # read here: settings are per thread
+
+    if PREFECT_API_URL.value():
+        return lambda: None  # the user's server (or a test harness's)
+    api = threading.Thread(target=_start_prefect_api, name="prefect-api", daemon=True)
+    api.start()
+    return api.join
+
+
+def _start_prefect_api() -> None:
+    from prefect.server.api.server import SubprocessASGIServer
+
+    # a failure here is the flow's to report: its client starts the server again
+    with suppress(Exception):
+        SubprocessASGIServer().start()
 
 
 def tracking_uri() -> str | None:

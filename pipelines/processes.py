@@ -20,7 +20,10 @@ from pipelines.memory import give_back
 T = TypeVar("T")
 
 # what a pool process imports once, before it is forked (the rest on first use)
-_PRELOAD = ["pipelines.batch_read", "models.night_facts", "models.train_stage"]
+_PRELOAD = ["pipelines.batch_read", "models.night_facts"]
+TRAINING = ("models.train_stage",)  # what training's batch processes import as well
+# the pools open now, innermost last: later pieces of the same run join the open one
+_open: list[Executor] = []
 
 
 def cores() -> int:
@@ -42,17 +45,47 @@ def batch_pool(processes: int) -> Iterator[Executor | None]:
     if processes <= 1:
         yield None
         return
-    # forked from a clean server process, not from this one (whose threads, Prefect's
-    # among them, a fork would copy mid-flight); spawn where there is no forkserver
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    context = mp.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(_PRELOAD)
-    pool = ProcessPoolExecutor(processes, mp_context=context)
+    pool = ProcessPoolExecutor(processes, mp_context=_context())
+    _open.append(pool)
     try:
         yield pool
     finally:
+        _open.remove(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def joined_pool(processes: int) -> Iterator[Executor | None]:
+    """The run's open pool if there is one (its processes are already started and hold
+    their imports: a second pool would add as many processes again), else a pool of
+    ``processes`` of its own. The caller waits for, or cancels, what it submitted."""
+    if _open and processes > 1:
+        yield _open[-1]
+        return
+    with batch_pool(processes) as pool:
+        yield pool
+
+
+def _context() -> mp.context.BaseContext:
+    # forked from a clean server process, not from this one (whose threads, Prefect's
+    # among them, a fork would copy mid-flight); spawn where there is no forkserver
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # no effect once it runs (start_forkserver)
+    return context
+
+
+def start_forkserver(extra: tuple[str, ...] = ()) -> None:
+    """Start the server batch processes are forked from now, with ``extra`` modules to
+    import besides the usual: it imports them in its own process (seconds) while this
+    one imports the flows and waits for Prefect, rather than when the first batch waits.
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        mp.get_context("forkserver").set_forkserver_preload([*_PRELOAD, *extra])
+        forkserver.ensure_running()
 
 
 def submit(pool: Executor, fn: Callable[..., T], /, *args: Any) -> Future[T]:

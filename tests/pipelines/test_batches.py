@@ -3,6 +3,7 @@ and bad input reported as the whole file reports it, with nothing written."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,13 @@ def test_a_parquet_files_row_groups_converted_in_pieces_give_the_same_batches(bu
         )
     rows = sum(len(batch_read.read_batch(one, b)) for b in range(BATCHES))
     assert rows == len(frame)
+    # pieces found in another order still give the source's row order
+    first, second = (batch_read.part_path(two, 0, piece) for piece in (0, 1))
+    expected = batch_read.read_batch(two, 0)
+    first.rename(tmp_path / "swap")
+    second.rename(first)
+    (tmp_path / "swap").rename(second)
+    pd.testing.assert_frame_equal(batch_read.read_batch(two, 0), expected)
 
 
 def test_large_csv_files_written_by_processes_are_the_same_bytes_and_all_or_nothing(tmp_path):
@@ -339,3 +347,21 @@ def test_large_csv_files_written_by_processes_are_the_same_bytes_and_all_or_noth
     with pytest.raises(RuntimeError, match="refused"):
         catalog.write_atomic(smaller, tmp_path / "side", refuse, parallel_csv_rows=0)
     assert {p.name: p.read_bytes() for p in (tmp_path / "side").iterdir()} == before
+
+    # inside a run's batch pool, its processes write the files: no second pool starts
+    import psutil
+
+    from pipelines.processes import batch_pool
+
+    with batch_pool(2) as pool:
+        for started in [pool.submit(time.sleep, 0.5) for _ in range(2)]:  # both processes up
+            started.result()
+        family = {p.pid for p in psutil.Process().children(recursive=True)}
+        catalog.write_atomic(frames, tmp_path / "joined", parallel_csv_rows=0)
+        assert {p.pid for p in psutil.Process().children(recursive=True)} == family
+        with pytest.raises(RuntimeError, match="refused"):
+            catalog.write_atomic(smaller, tmp_path / "joined", refuse, parallel_csv_rows=0)
+        assert pool.submit(int, "7").result() == 7  # the run's pool goes on
+    for name in names:
+        assert (tmp_path / "joined" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "joined").iterdir()) == sorted(names)

@@ -275,3 +275,59 @@ def test_the_pre_check_of_parquet_reads_the_schema_as_the_flow_does(tmp_path):
     pd.DataFrame({"customer_id": [], "timestamp": [], "amount": []}).to_parquet(path)
     with pytest.raises(InputError, match="tx.parquet: the transactions table is empty"):
         check_input_file(path, "transactions")
+
+
+_EARLY = """
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+
+from pipelines.cli_support import set_environment, start_early
+
+set_environment()
+from pipelines.settings import ScoreSettings
+
+api_started = start_early(ScoreSettings(data_dir=Path(sys.argv[1]), feature_batches=4))
+family = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+assert any("forkserver" in line for line in family), family  # booting beside this one
+api_started()
+from prefect import flow, get_client
+from prefect.server.api.server import SubprocessASGIServer
+
+server = SubprocessASGIServer()
+assert httpx.get(server.api_url + "/health").status_code == 200
+
+
+@flow
+def where() -> str:
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
+
+
+assert where().rstrip("/") == server.api_url, (where(), server.api_url)
+servers = [p for p in psutil.Process().children(recursive=True) if "uvicorn" in p.cmdline()]
+assert len(servers) == 1, servers
+print("one early server")
+"""
+
+
+def test_the_prefect_api_and_the_batch_processes_start_while_the_flows_import(tmp_path):
+    """Started before the flows are imported, and the flow then uses that same server."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    done = subprocess.run(
+        [sys.executable, "-c", _EARLY, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "one early server" in done.stdout
