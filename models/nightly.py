@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.kpis import kpis_from_counts, risk_kpis
@@ -94,6 +95,14 @@ class Night:
         """Share of each reason among the at-risk list's top reasons (every reason)."""
         mix = self.at_risk["top_reason"].value_counts(normalize=True)
         return mix.reindex(list(REASONS), fill_value=0.0)
+
+    @property
+    def called(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which rows of the at-risk and of the win-back list are on the call sheet."""
+        return (
+            self.at_risk["group"].eq(CONTACT).to_numpy(bool),
+            self.win_back["group"].eq(CONTACT).to_numpy(bool),
+        )
 
     @property
     def active_scores(self) -> pd.DataFrame:

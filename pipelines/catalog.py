@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -261,6 +262,45 @@ def assemble_tables(
     )
 
 
+@dataclass(frozen=True)
+class CsvRows:
+    """A CSV file made of rows of other CSV files of the same write: ``parts`` are
+    (dataset name, one bool per row) in order. Each row is copied as it was written
+    there, not formatted again (formatting is most of a CSV's cost; the call sheet's
+    rows are the lists' own), so a customer's row reads the same in both files."""
+
+    parts: tuple[tuple[str, np.ndarray], ...]
+
+
+def _copy_rows(sources: list[tuple[Path, np.ndarray]], path: Path) -> None:
+    """Write the kept rows of the CSV files ``sources`` (one header, the first's) to
+    ``path``; a quoted field may span lines."""
+    header = None
+    with path.open("w", encoding="utf-8", newline="") as out:
+        for source, keep in sources:
+            with source.open(encoding="utf-8", newline="") as text:
+                lines = iter(text)
+                top = _record(lines)
+                if header is None:
+                    header = top
+                    out.write(header)
+                elif top != header:
+                    raise ValueError(f"{source.name}: other columns than the first part's")
+                for kept in keep:
+                    row = _record(lines)
+                    if kept:
+                        out.write(row)
+                if next(lines, None) is not None:
+                    raise ValueError(f"{source.name}: more rows than the {len(keep)} given")
+
+
+def _record(lines: Iterator[str]) -> str:
+    record = next(lines)
+    while record.count('"') % 2:  # an open quoted field: its line break is in the value
+        record += next(lines)
+    return record
+
+
 def _write(frame: pd.DataFrame | str, path: Path) -> None:
     if isinstance(frame, str):
         path.write_text(frame, encoding="utf-8")
@@ -308,7 +348,7 @@ def _csv_from_arrow(arrow: Path, path: Path) -> None:
 
 
 def write_atomic(
-    frames: dict[str, pd.DataFrame | str],
+    frames: dict[str, pd.DataFrame | str | CsvRows],
     out_dir: Path,
     before_replace: Callable[[], object] | None = None,
     parallel_csv_rows: int = PARALLEL_CSV_ROWS,
@@ -316,7 +356,8 @@ def write_atomic(
     """Write named datasets into ``out_dir``; all or nothing replaces the old files.
 
     Args:
-        frames: dataset name (a key of ``OUTPUTS``) -> frame, or text for HTML.
+        frames: dataset name (a key of ``OUTPUTS``) -> frame, text for HTML, or
+            :class:`CsvRows` of other CSV datasets of ``frames``.
         out_dir: the folder, created if missing.
         before_replace: called once every file is staged and before any is renamed into
             place (e.g. the database write of the same list); if it raises, the old files
@@ -333,6 +374,8 @@ def write_atomic(
     out_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     temps = {name: _temp_path(out_dir / OUTPUTS[name], token) for name in frames}
+    copied = {n: f for n, f in frames.items() if isinstance(f, CsvRows)}
+    frames = {n: f for n, f in frames.items() if n not in copied}
     csvs = [n for n in frames if OUTPUTS[n].endswith(".csv")]
     rows = sum(len(frames[name]) for name in csvs)
     aside = csvs if rows >= parallel_csv_rows and cores() > 1 else []
@@ -351,6 +394,8 @@ def write_atomic(
                     give_back()  # a Parquet file's Arrow copy, before the next file's
             for future in futures:
                 future.result()
+        for name, rows_of in copied.items():
+            _copy_rows([(temps[part], keep) for part, keep in rows_of.parts], temps[name])
         if before_replace is not None:
             before_replace()
     except BaseException as exc:
@@ -369,7 +414,7 @@ def write_atomic(
         raise
     for name, temp in temps.items():
         os.replace(temp, out_dir / OUTPUTS[name])
-    return {name: out_dir / OUTPUTS[name] for name in frames}
+    return {name: out_dir / OUTPUTS[name] for name in temps}
 
 
 def _temp_path(final: Path, token: str) -> Path:

@@ -116,14 +116,17 @@ def publish(
 ) -> dict[str, Path]:
     """Every file (and the list table, if set) as one outcome, then the dated history;
     ``campaign`` (the earlier lists' evaluation, when there is a history) too."""
-    frames: dict[str, pd.DataFrame | str] = {
+    frames: dict[str, pd.DataFrame | str | catalog.CsvRows] = {
         "at_risk_csv": night.at_risk,
         "at_risk": night.at_risk,
         "win_back_csv": night.win_back,
         "win_back": night.win_back,
         "scores": night.scored,
         "report": html,
-        "call_sheet": night.call_sheet,
+        # the lists' contact rows as the lists' files hold them, not formatted again
+        "call_sheet": catalog.CsvRows(
+            tuple(zip(("at_risk_csv", "win_back_csv"), night.called, strict=True))
+        ),
     }
     if write_features:
         frames["features"] = night.features.reset_index()

@@ -131,14 +131,16 @@ check_destinations = task(preflight, name="check_destinations", **IO_RETRIES)
     retry_condition_fn=retry_unless_bad_input,
     cache_policy=NONE,
 )
-def write_outputs(frames: dict[str, pd.DataFrame | str], out_dir: Path) -> dict[str, Path]:
+def write_outputs(
+    frames: dict[str, pd.DataFrame | str | catalog.CsvRows], out_dir: Path
+) -> dict[str, Path]:
     """Every output file at once (:func:`pipelines.catalog.write_atomic`); safe to retry."""
     return catalog.write_atomic(frames, out_dir)
 
 
 @task(**IO_RETRIES)
 def write_outputs_and_table(
-    frames: dict[str, pd.DataFrame | str],
+    frames: dict[str, pd.DataFrame | str | catalog.CsvRows],
     out_dir: Path,
     listed: pd.DataFrame,
     settings: ScoreSettings,

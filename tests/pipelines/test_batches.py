@@ -365,3 +365,35 @@ def test_large_csv_files_written_by_processes_are_the_same_bytes_and_all_or_noth
     for name in names:
         assert (tmp_path / "joined" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
     assert sorted(p.name for p in (tmp_path / "joined").iterdir()) == sorted(names)
+
+
+@pytest.mark.parametrize("side", [False, True])
+def test_a_csv_of_other_csvs_rows_holds_their_text_row_for_row(tmp_path, side):
+    """The call sheet's rows are copied from the lists' files, quoted line breaks too."""
+    n = 300
+    lists = {
+        name: pd.DataFrame(
+            {
+                "customer_id": [f"{name[0]}{i}" for i in range(n)],
+                "top_drivers": [f'said "no",\nthen\r\nleft {i}' if i % 4 else "" for i in range(n)],
+                "value_at_risk": [i / 7 for i in range(n)],
+                "risk_rank": pd.array([None if i % 9 == 0 else i for i in range(n)], "Int64"),
+            }
+        )
+        for name in ("at_risk_csv", "win_back_csv")
+    }
+    keep = {name: np.arange(n) % 3 == 0 for name in lists}
+    frames = {**lists, "call_sheet": catalog.CsvRows(tuple(keep.items()))}
+    paths = catalog.write_atomic(frames, tmp_path, parallel_csv_rows=0 if side else 10**9)
+    assert list(paths) == ["at_risk_csv", "win_back_csv", "call_sheet"]
+    expected = pd.concat([lists[name].loc[keep[name]] for name in lists]).to_csv(index=False)
+    assert paths["call_sheet"].read_bytes() == expected.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["at_risk.csv", "win_back.csv", "call_sheet.csv"]
+    )
+
+    wrong = {**frames, "call_sheet": catalog.CsvRows((("at_risk_csv", keep["at_risk_csv"][:-1]),))}
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="more rows than the 299 given"):
+        catalog.write_atomic(wrong, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
