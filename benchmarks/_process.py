@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -24,6 +25,16 @@ def _peak_bytes(process: psutil.Process) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Run:
+    """One ``churn`` run: wall seconds, each process's peak (GB, see :func:`run_churn`)
+    and ``at_once``, the most its processes held together at one poll (GB)."""
+
+    seconds: float
+    peaks: dict[str, float]
+    at_once: float
+
+
 def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
     """Wall seconds and the peak RSS (GB) of each process of one ``churn`` run.
 
@@ -33,6 +44,16 @@ def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, fl
     or the local engine's batch processes and their forkserver; largest first). Exits
     with the command's stderr when it fails.
     """
+    run = measure_churn(args, env)
+    return run.seconds, run.peaks
+
+
+def measure_churn(args: list[str], env: dict[str, str]) -> Run:
+    """:func:`run_churn`, and the most the processes it names held at once: the largest
+    sum of their resident sizes at one poll. The processes peak at different stages,
+    so the sum of their peaks only bounds it from above; pages they share (a forkserver's
+    imports) count once per process, so this errs high too. A spike shorter than the
+    poll interval can be missed; the per-process peaks cannot."""
     start = time.perf_counter()
     root = subprocess.Popen(
         [str(CHURN), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -40,11 +61,13 @@ def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, fl
     top = psutil.Process(root.pid)
     peaks: dict[int, int] = {}
     labels: dict[int, str] = {root.pid: "client"}
+    at_once = 0
     while root.poll() is None:
         try:
             family = [top, *top.children(recursive=True)]
         except psutil.Error:
             family = []
+        held = 0
         for process in family:
             peaks[process.pid] = max(peaks.get(process.pid, 0), _peak_bytes(process))
             if process.pid not in labels:
@@ -55,6 +78,12 @@ def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, fl
                 # Dask workers (spawned) and batch processes (forked by a forkserver)
                 pool = "spawn_main" in line or "forkserver" in line
                 labels[process.pid] = "worker" if pool else "helper"
+            if labels[process.pid] != "helper":  # as the peaks: not Prefect's server
+                try:
+                    held += process.memory_info().rss
+                except psutil.Error:
+                    pass  # it ended between the listing and now
+        at_once = max(at_once, held)
         time.sleep(0.2)
     seconds = time.perf_counter() - start
     if root.returncode != 0:
@@ -63,4 +92,4 @@ def run_churn(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, fl
     workers = sorted((pid for pid in peaks if labels[pid] == "worker"), key=peaks.get)
     for i, pid in enumerate(reversed(workers)):
         named[f"worker {i + 1}"] = peaks[pid] / GB
-    return seconds, named
+    return Run(seconds, named, at_once / GB)

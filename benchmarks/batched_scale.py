@@ -15,8 +15,10 @@ with ``--batches`` on the batched run's champion, every run a fresh process, and
 scores, both lists and the features are checked equal value for value. Wall time is the
 process's; peak memory is each process's kernel high-water mark (``VmHWM``, polled every
 0.2 s): the ``churn`` process, and with ``--batches`` its batch processes (and their
-forkserver), whose peaks are added up (an upper bound of what the run held at once; the
-Prefect server's process is not counted).
+forkserver), whose peaks are added up (an upper bound: they peak at different stages),
+and the most they held at once (the largest sum of their resident sizes at one poll, no
+less than the largest single peak), which the targets read. The Prefect server's process
+is not counted.
 
 Every run starts without the batch cache (``DATA_DIR/interim/batches``), so the batched
 runs convert their files each time, as a night on the day's new files does.
@@ -39,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import _bulk, _docs
-from benchmarks._process import run_churn
+from benchmarks._process import Run, measure_churn
 from pipelines import batch_read
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,12 +91,13 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
         store = work / f"store-{n}-{mode}"
         extra = ["--batches", str(batches)] if mode == "batches" else []
         _cold(store)
-        seconds, peaks = run_churn(
+        trained = measure_churn(
             ["train", *files, "--data-dir", str(store), "--config", str(config), "--force", *extra],
             env,
         )
         stores[mode] = store
-        rows.append(dict(size=n, command="train", mode=mode, seconds=seconds, **_peaks(peaks)))
+        measured = dict(seconds=trained.seconds, **_peaks(trained))
+        rows.append(dict(size=n, command="train", mode=mode, **measured))
         print(json.dumps(rows[-1]), flush=True)
     same_model = _metrics(stores["whole"]) == _metrics(stores["batches"])
     nights: dict[str, list[tuple[float, dict]]] = {"whole": [], "batches": []}
@@ -104,9 +107,14 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
             out = ["--out", str(work / f"out-{n}-{mode}-{run}")]
             store = ["--data-dir", str(stores["batches"])]
             _cold(stores["batches"])
-            seconds, peaks = run_churn(["nightly", *files, *store, *out, *extra], env)
-            nights[mode].append((seconds, _peaks(peaks)))
-            print(json.dumps(dict(size=n, mode=mode, run=run, seconds=seconds)), flush=True)
+            night = measure_churn(["nightly", *files, *store, *out, *extra], env)
+            nights[mode].append((night.seconds, _peaks(night)))
+            print(
+                json.dumps(
+                    dict(size=n, mode=mode, run=run, seconds=night.seconds, **_peaks(night))
+                ),
+                flush=True,
+            )
     _equal_outputs(work / f"out-{n}-whole-0", work / f"out-{n}-batches-0")
     for mode, measured in nights.items():
         seconds = statistics.median(s for s, _ in measured)
@@ -117,10 +125,17 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
     return rows
 
 
-def _peaks(peaks: dict[str, float]) -> dict[str, float]:
-    """The churn process's peak, its batch processes' largest, and all of them added."""
-    workers = [gb for name, gb in peaks.items() if name != "client"]
-    return dict(client=peaks["client"], worker=max(workers, default=0.0), peak=sum(peaks.values()))
+def _peaks(run: Run) -> dict[str, float]:
+    """The churn process's peak, its batch processes' largest, all their peaks added up,
+    and the most they held at once (which the targets read)."""
+    workers = [gb for name, gb in run.peaks.items() if name != "client"]
+    return dict(
+        client=run.peaks["client"],
+        worker=max(workers, default=0.0),
+        added=sum(run.peaks.values()),
+        # no less than one process's exact peak: the polls can miss a short spike
+        peak=max(run.at_once, *run.peaks.values()),
+    )
 
 
 def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -> tuple[str, list]:
@@ -138,6 +153,7 @@ def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -
                 f"{batched['seconds']:.0f}",
                 f"{batched['client']:.2f}",
                 f"{batched['worker']:.2f}",
+                f"{batched['added']:.2f}",
                 f"{batched['peak']:.2f}",
                 f"{batched['seconds'] / whole['seconds']:.2f}",
                 f"{batched['peak'] / whole['peak']:.2f}",
@@ -152,7 +168,8 @@ def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -
         f"--batches {batches} s",
         "its process GB",
         "largest batch process GB",
-        "all processes GB",
+        "their peaks added GB",
+        "at once GB",
         "time ratio",
         "peak ratio",
         "same results",
@@ -192,7 +209,11 @@ def render(rows: list[dict], batches: int, runs: int, meta: dict, wall: float) -
             "between runs, as on a night with new files). "
             "Peaks are each process's `VmHWM`; with `--batches`, the `churn` process, the "
             "largest of its batch processes (one per core, each holding one batch at a "
-            "time) and all of them added up, which the targets and the ratio read. "
+            "time; and their forkserver) and all of their peaks added up, though they peak "
+            "at different stages. At once: the most the run's processes held together, the "
+            "largest sum of their resident sizes over the 0.2 s polls (shared pages counted "
+            "in each process); the targets and the ratio read it (a single process's "
+            "`VmHWM` for whole tables). The Prefect server's process is not counted. "
             "Same results: the two trainings' holdout "
             "metrics are equal, and the two nights' scores, lists and features are equal "
             "value for value.",

@@ -273,13 +273,13 @@ def _run_scoring(flow_name: str, options: ScoringOptions) -> None:
     """Run the `score` or `nightly` flow on these options and print where it all went."""
     settings = _scoring_settings(options)
     try:
-        api_started = start_early(settings)
+        inputs = flow_inputs(**options.tables())
+        check_destinations(inputs, options.out, settings)
+        api_started = start_early(settings)  # every check passed: nothing starts before
         from pipelines import flows
 
         run = getattr(flows, flow_name)
         route_logs(settings.data_dir)
-        inputs = flow_inputs(**options.tables())
-        check_destinations(inputs, options.out, settings)
         api_started()
         result = run(inputs, options.out, settings, options.score_date)
     except expected_errors() as exc:
