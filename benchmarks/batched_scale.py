@@ -160,9 +160,12 @@ def _store(work: Path, n: int, mode: str = "batches") -> Path:
     return work / f"store-{n}-{mode}"
 
 
-def night_stages(log: str, since: datetime | None = None) -> list[dict[str, float]]:
+def night_stages(
+    log: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, float]]:
     """Seconds per stage (:data:`STAGES`) of every batched ``nightly`` flow in ``log`` (a
-    run log, ``DATA_DIR/logs/churn.log``) that began at or after ``since``."""
+    run log, ``DATA_DIR/logs/churn.log``) that began at or after ``since`` and ended
+    before ``until``."""
     runs: list[dict[str, float]] = []
     begun: datetime | None = None
     batched, ends = False, {}
@@ -182,7 +185,8 @@ def night_stages(log: str, since: datetime | None = None) -> list[dict[str, floa
             if name not in ends and re.search(pattern, text):
                 ends[name] = at
         if len(ends) == len(STAGES):
-            if batched and (since is None or begun >= since):
+            ended = ends[STAGES[-1][0]]
+            if batched and (since is None or begun >= since) and (until is None or ended < until):
                 marks = [begun, *(ends[name] for name, _ in STAGES[:-1])]
                 runs.append(
                     {
@@ -358,19 +362,30 @@ def main(argv: list[str] | None = None) -> int:
         help="run nothing: the stage section from the batched nights the run logs under "
         "--work hold since then (a run of this script that began then)",
     )
+    parser.add_argument(
+        "--stages-until",
+        metavar="'YYYY-MM-DD HH:MM'",
+        help="with --stages-since: only the nights that ended before then",
+    )
     _docs.add_target_flag(parser)
     options = parser.parse_args(argv)
     meta = _docs.run_meta(_docs.command_line("batched_scale", argv))
     work = options.work
     sizes = [int(s) for s in options.sizes.split(",")]
     if options.stages_since:
-        since = datetime.strptime(options.stages_since, "%Y-%m-%d %H:%M")
-        found = {n: night_stages(_run_log(_store(work, n)).read_text(), since) for n in sizes}
+        since, until = (
+            datetime.strptime(moment, "%Y-%m-%d %H:%M") if moment else None
+            for moment in (options.stages_since, options.stages_until)
+        )
+        found = {
+            n: night_stages(_run_log(_store(work, n)).read_text(), since, until) for n in sizes
+        }
         section, missed = render_stages(
             {n: _median_stages(r) for n, r in found.items()},
             {n: len(r) for n, r in found.items()},
             meta,
-            f"from the run logs of the runs since {options.stages_since}",
+            f"from the run logs of the runs from {options.stages_since}"
+            + (f" to {options.stages_until}" if options.stages_until else ""),
         )
         print(section)
         _docs.write_section(options.doc, section, STAGES_START, STAGES_END)

@@ -32,6 +32,7 @@ def test_a_batched_nights_stages_are_read_from_its_run_log():
     seconds = [20.5, 19.5, 10.25, 4.75, 1.0, 57.5]
     assert runs == [dict(zip([name for name, _ in STAGES], seconds, strict=True))]
     assert night_stages(batched, since=datetime(2026, 12, 3, 11, 1)) == []
+    assert night_stages(whole + batched, until=datetime(2026, 12, 3, 11, 0, 57)) == []
 
 
 def test_growth_exponents_hold_the_data_stages_to_the_target():
