@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import shutil
 import statistics
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +50,22 @@ from pipelines import batch_read
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("scores.parquet", "at_risk.parquet", "win_back.parquet", "features.parquet")
 START, END = "<!-- batched-scale:start -->", "<!-- batched-scale:end -->"
+STAGES_START, STAGES_END = "<!-- batched-stages:start -->", "<!-- batched-stages:end -->"
+# a batched night's stages, each ending at the first run-log line matching its pattern
+# after the flow began (the data stages, whose time grows with the customers, first)
+STAGES = (
+    ("reading and checking the inputs", r"rows read: "),
+    ("night facts: features, status, due-day features", r"Task run 'night_facts-\w+' - Fini"),
+    ("the list: scores, SHAP, reasons, ranks, groups", r"Task run 'score_night-\w+' - Fini"),
+    ("the report and the files", r"Task run 'write_outputs\w*-\w+' - Fini"),
+)
+DATA_STAGES = len(STAGES)
+STAGES += (
+    ("the history, drift and the MLflow run", r"Task run 'log_scoring_run-\w+' - Fini"),
+    ("the flow (Prefect's run, from its first to its last line)", r"Flow run '.*' - Finished in"),
+)
+EXPONENT = 1.1  # issue 15: growth exponent of every data stage at most this
+_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \| \w+ +\| (.*)$")
 # (size, command, limit on peak GB, limit on wall s) for the batched run
 TARGETS = (
     (300_000, "nightly", 2.0, 60.0),
@@ -80,7 +99,10 @@ def _metrics(store: Path) -> dict:
     return {k[8:]: row[k] for k in runs.columns if k.startswith("metrics.holdout_")}
 
 
-def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list[dict]:
+def measure_size(
+    n: int, work: Path, batches: int, runs: int, env: dict
+) -> tuple[list[dict], list[dict[str, float]]]:
+    """The size's rows (each command and mode) and its batched nights' stages."""
     paths = _bulk.make_business(n, work / f"n{n}")
     files = [f"--{t}={paths[f'raw_{t}']}" for t in _bulk.TABLES]
     config = work / "train.yaml"
@@ -88,7 +110,7 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
     rows = []
     stores = {}
     for mode in ("whole", "batches"):
-        store = work / f"store-{n}-{mode}"
+        store = _store(work, n, mode)
         extra = ["--batches", str(batches)] if mode == "batches" else []
         _cold(store)
         trained = measure_churn(
@@ -101,13 +123,18 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
         print(json.dumps(rows[-1]), flush=True)
     same_model = _metrics(stores["whole"]) == _metrics(stores["batches"])
     nights: dict[str, list[tuple[float, dict]]] = {"whole": [], "batches": []}
+    log = _run_log(stores["batches"])
+    stages = []
     for run in range(runs):
         for mode in nights:
             extra = ["--batches", str(batches)] if mode == "batches" else []
             out = ["--out", str(work / f"out-{n}-{mode}-{run}")]
             store = ["--data-dir", str(stores["batches"])]
             _cold(stores["batches"])
+            logged = log.stat().st_size if log.is_file() else 0
             night = measure_churn(["nightly", *files, *store, *out, *extra], env)
+            if mode == "batches":
+                stages += night_stages(log.read_bytes()[logged:].decode())[-1:]
             nights[mode].append((night.seconds, _peaks(night)))
             print(
                 json.dumps(
@@ -122,7 +149,101 @@ def measure_size(n: int, work: Path, batches: int, runs: int, env: dict) -> list
         rows.append(dict(size=n, command="nightly", mode=mode, seconds=seconds, **peaks))
     for row in rows:
         row["same"] = same_model if row["command"] == "train" else True
-    return rows
+    return rows, stages
+
+
+def _run_log(store: Path) -> Path:
+    return store / "logs" / "churn.log"
+
+
+def _store(work: Path, n: int, mode: str = "batches") -> Path:
+    return work / f"store-{n}-{mode}"
+
+
+def night_stages(
+    log: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, float]]:
+    """Seconds per stage (:data:`STAGES`) of every batched ``nightly`` flow in ``log`` (a
+    run log, ``DATA_DIR/logs/churn.log``) that began at or after ``since`` and ended
+    before ``until``."""
+    runs: list[dict[str, float]] = []
+    begun: datetime | None = None
+    batched, ends = False, {}
+    for line in log.splitlines():
+        found = _LINE.match(line)
+        if not found:
+            continue
+        at = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f")
+        text = found[2]
+        if "Beginning flow run" in text and "for flow 'nightly'" in text:
+            begun, batched, ends = at, False, {}
+            continue
+        if begun is None:
+            continue
+        batched |= "reading and checking inputs:" in text
+        for name, pattern in STAGES:
+            if name not in ends and re.search(pattern, text):
+                ends[name] = at
+        if len(ends) == len(STAGES):
+            ended = ends[STAGES[-1][0]]
+            if batched and (since is None or begun >= since) and (until is None or ended < until):
+                marks = [begun, *(ends[name] for name, _ in STAGES[:-1])]
+                runs.append(
+                    {
+                        name: (ends[name] - start).total_seconds()
+                        for (name, _), start in zip(STAGES[:-1], marks, strict=False)
+                    }
+                    | {STAGES[-1][0]: (ends[STAGES[-1][0]] - begun).total_seconds()}
+                )
+            begun = None
+    return runs
+
+
+def _median_stages(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {name: statistics.median(run[name] for run in runs) for name, _ in STAGES}
+
+
+def render_stages(
+    stages: dict[int, dict[str, float]], runs: dict[int, int], meta: dict, how: str
+) -> tuple[str, list]:
+    """The batched nights' stages per size and each stage's growth exponent between the
+    smallest and the largest size (time ~ customers ** exponent)."""
+    sizes = sorted(stages)
+    small, large = sizes[0], sizes[-1]
+    table, missed = [], []
+    for i, (name, _) in enumerate(STAGES):
+        cells = [f"{stages[n][name]:.1f}" for n in sizes]
+        exponent = math.log(stages[large][name] / stages[small][name]) / math.log(large / small)
+        data = i < DATA_STAGES
+        ok = exponent <= EXPONENT
+        if data and not ok:
+            missed.append(f"{name}: growth exponent {exponent:.2f} (target <= {EXPONENT})")
+        verdict = _docs.verdict(ok, (_docs.MET, _docs.NOT_MET)) if data else "-"
+        table.append([name, *cells, f"{exponent:.2f}", verdict])
+    header = ["stage", *(f"{n:,} s" for n in sizes), "growth exponent", f"<= {EXPONENT}"]
+    section = "\n".join(
+        [
+            STAGES_START,
+            "## Where a batched night's time goes, and how it grows (issue 15)",
+            "",
+            _docs.produced_line(meta, how),
+            "",
+            "The `churn nightly --batches` runs above, stage by stage, from the timestamps "
+            "of their run log (`DATA_DIR/logs/churn.log`): each stage ends at its task's "
+            "last line, the first begins with the flow. Medians of "
+            + ", ".join(f"{runs[n]} runs at {n:,}" for n in sizes)
+            + ". Growth exponent: log(time ratio) / log(customer ratio) between "
+            f"{small:,} and {large:,} customers; the data stages (the first "
+            f"{DATA_STAGES}) are held to <= {EXPONENT}. Outside the flow, each run spent "
+            "the rest of its wall time starting (imports, Prefect's API, beside each other) "
+            "and stopping.",
+            "",
+            _docs.markdown_table(header, table, cell=str),
+            STAGES_END,
+            "",
+        ]
+    )
+    return section, missed
 
 
 def _peaks(run: Run) -> dict[str, float]:
@@ -235,22 +356,59 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--stages-since",
+        metavar="'YYYY-MM-DD HH:MM'",
+        help="run nothing: the stage section from the batched nights the run logs under "
+        "--work hold since then (a run of this script that began then)",
+    )
+    parser.add_argument(
+        "--stages-until",
+        metavar="'YYYY-MM-DD HH:MM'",
+        help="with --stages-since: only the nights that ended before then",
+    )
     _docs.add_target_flag(parser)
     options = parser.parse_args(argv)
     meta = _docs.run_meta(_docs.command_line("batched_scale", argv))
     work = options.work
+    sizes = [int(s) for s in options.sizes.split(",")]
+    if options.stages_since:
+        since, until = (
+            datetime.strptime(moment, "%Y-%m-%d %H:%M") if moment else None
+            for moment in (options.stages_since, options.stages_until)
+        )
+        found = {
+            n: night_stages(_run_log(_store(work, n)).read_text(), since, until) for n in sizes
+        }
+        section, missed = render_stages(
+            {n: _median_stages(r) for n, r in found.items()},
+            {n: len(r) for n, r in found.items()},
+            meta,
+            f"from the run logs of the runs from {options.stages_since}"
+            + (f" to {options.stages_until}" if options.stages_until else ""),
+        )
+        print(section)
+        _docs.write_section(options.doc, section, STAGES_START, STAGES_END)
+        return _docs.target_status(missed, options.fail_on_target)
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(work / ".prefect"), "OMP_WAIT_POLICY": "PASSIVE"}
     started = time.perf_counter()
-    rows = []
-    for size in (int(s) for s in options.sizes.split(",")):
-        rows += measure_size(size, work, options.batches, options.runs, env)
+    rows, stages = [], {}
+    for size in sizes:
+        measured, stages[size] = measure_size(size, work, options.batches, options.runs, env)
+        rows += measured
     (work / "batched-scale.json").write_text(json.dumps(rows, indent=1))
-    section, missed = render(
-        rows, options.batches, options.runs, meta, time.perf_counter() - started
-    )
+    wall = time.perf_counter() - started
+    section, missed = render(rows, options.batches, options.runs, meta, wall)
     print(section)
     _docs.write_section(options.doc, section, START, END)
+    if len(sizes) > 1 and all(stages.values()):
+        medians = {n: _median_stages(r) for n, r in stages.items()}
+        counts = {n: len(r) for n, r in stages.items()}
+        section, slow = render_stages(medians, counts, meta, "the same run as above")
+        print(section)
+        _docs.write_section(options.doc, section, STAGES_START, STAGES_END)
+        missed += slow
     return _docs.target_status(missed, options.fail_on_target)
 
 

@@ -20,8 +20,10 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
+from typer.core import TyperGroup
 
 from pipelines.cli_options import (
+    VERBOSE_FLAGS,
     AsOfOpt,
     BatchesOpt,
     ConfigOpt,
@@ -63,7 +65,20 @@ from pipelines.cli_support import (
     tracking_uri,
 )
 
+
+class _Commands(TyperGroup):
+    """`churn nightly --verbose` as `churn --verbose nightly`: a user puts the flag where
+    the command's other flags go (before a ``--``, which ends the options)."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in VERBOSE_FLAGS]
+        rest = [a for a in args[:end] if a not in VERBOSE_FLAGS] + args[end:]
+        return super().parse_args(ctx, flags[:1] + rest)
+
+
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     help="Customer-churn pipeline: simulate, features, train, score, nightly, schedule.",

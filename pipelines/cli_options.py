@@ -84,10 +84,12 @@ VerboseOpt = Annotated[
     bool,
     Opt(
         "--verbose",
+        "-v",
         help="show Prefect's run logs and tracebacks on the terminal (they always go to "
-        "DATA_DIR/logs/churn.log)",
+        "DATA_DIR/logs/churn.log); before or after the command",
     ),
 ]
+VERBOSE_FLAGS = ("--verbose", "-v")
 CustomerCountOpt = Annotated[int, Opt("--customers", help="number of customers")]
 SeedOpt = Annotated[int, Opt("--seed")]
 SimulateOutOpt = Annotated[Path, Opt("--out", help="output folder")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -27,6 +28,9 @@ from pipelines import campaigns, catalog, registry, staged
 from pipelines.memory import give_back
 from pipelines.report import DRIVER_CUSTOMERS, render_report
 from pipelines.settings import DatabaseInputs, InputPaths, Inputs, ScoreSettings
+
+if TYPE_CHECKING:
+    from pipelines.dask_read import DaskBatches
 from pipelines.tasks import (
     check_destinations,
     compute_engine,
@@ -253,6 +257,22 @@ def _finish(result: ScoreResult) -> ScoreResult | State:
     return result
 
 
+def _score_read(
+    source: staged.StagedBatches | DaskBatches,
+    settings: ScoreSettings,
+    score_date: str | None,
+    out_dir: Path,
+    write_features: bool,
+) -> ScoreResult | State:
+    """Score inputs read as customer batches (staged here, or kept by Dask workers)."""
+    report_read(source.schema)
+    return _finish(
+        score_batches(
+            source, source.schema, source.kinds, settings, score_date, out_dir, write_features
+        )
+    )
+
+
 @flow(name="score")
 def score(
     inputs: Inputs,
@@ -271,18 +291,7 @@ def score(
         if batches is not None:
             with staged.stage(inputs, settings, batches) as source:  # type: ignore[arg-type]
                 if source is not None:
-                    report_read(source.schema)
-                    return _finish(
-                        score_batches(
-                            source,
-                            source.schema,
-                            source.kinds,
-                            settings,
-                            score_date,
-                            out_dir,
-                            write_features,
-                        )  # fmt: skip
-                    )
+                    return _score_read(source, settings, score_date, out_dir, write_features)
         if settings.engine == "dask" and isinstance(inputs, InputPaths | DatabaseInputs):
             from pipelines import dask_read  # the workers read and validate the tables
 
@@ -291,18 +300,7 @@ def score(
                 dask_read.stage_inputs(inputs, settings, client) as on_workers,
             ):
                 if on_workers is not None:
-                    report_read(on_workers.schema)
-                    return _finish(
-                        score_batches(
-                            on_workers,
-                            on_workers.schema,
-                            on_workers.kinds,
-                            settings,
-                            score_date,
-                            out_dir,
-                            write_features,
-                        )
-                    )
+                    return _score_read(on_workers, settings, score_date, out_dir, write_features)
         tables = load_tables(inputs, settings)
         return _finish(score_tables(tables, settings, score_date, out_dir, write_features))
 

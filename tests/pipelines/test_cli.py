@@ -331,3 +331,24 @@ def test_the_prefect_api_and_the_batch_processes_start_while_the_flows_import(tm
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "one early server" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--verbose", "simulate"],
+        ["simulate", "--verbose"],
+        ["simulate", "-v"],
+        ["-v", "simulate", "-v"],
+    ],
+)
+def test_verbose_is_taken_before_or_after_the_command(tmp_path, args):
+    from pipelines.cli_support import VERBOSE
+
+    command = args.index("simulate") + 1
+    args[command:command] = ["--customers", "30", "--out", str(tmp_path)]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert VERBOSE["on"]
+    assert invoke("simulate", "--customers", 30, "--out", tmp_path).exit_code == 0
+    assert not VERBOSE["on"]
