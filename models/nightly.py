@@ -86,7 +86,6 @@ class Night:
     scored: pd.DataFrame  # every customer, ranked, with list, group and campaign
     at_risk: pd.DataFrame
     win_back: pd.DataFrame
-    call_sheet: pd.DataFrame  # the contact group of both lists
     lapsed: pd.Series  # per customer of ``features``
     kpis: dict[str, float]
 
@@ -98,7 +97,8 @@ class Night:
 
     @property
     def called(self) -> tuple[np.ndarray, np.ndarray]:
-        """Which rows of the at-risk and of the win-back list are on the call sheet."""
+        """Which rows of the at-risk and of the win-back list are on the call sheet (the
+        contact group of both lists)."""
         return (
             self.at_risk["group"].eq(CONTACT).to_numpy(bool),
             self.win_back["group"].eq(CONTACT).to_numpy(bool),
@@ -175,7 +175,7 @@ def score_night(
         listed = listed.head(options.list_capacity)
     win_back = win_back_list(scored, options.win_back_top)
     campaign = options.campaign or campaign_id(cutoff, options.campaign_period)
-    listed, win_back, scored, call_sheet = with_groups(
+    listed, win_back, scored = with_groups(
         listed,
         win_back,
         scored,
@@ -186,7 +186,7 @@ def score_night(
         since=cutoff - pd.Timedelta(days=options.horizon_days),
     )
     kpis = kpis_from_counts(facts.retention, options.horizon_days) | risk_kpis(scored, listed)
-    return Night(cutoff, features, scored, listed, win_back, call_sheet, lapsed, kpis)
+    return Night(cutoff, features, scored, listed, win_back, lapsed, kpis)
 
 
 def with_groups(
@@ -198,13 +198,12 @@ def with_groups(
     bands: Sequence[float],
     earlier: pd.DataFrame | None = None,
     since: pd.Timestamp | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Both lists and the scores with ``campaign`` and ``group``, and the call sheet.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Both lists and the scores with ``campaign`` and ``group``.
 
     Customers listed earlier (``earlier``, the list history) in the same campaign, or on
     or after ``since`` (the start of the horizon still being measured), keep their group:
-    a held-out customer is not called while their outcome is being measured. The call
-    sheet is the contact group of both lists.
+    a held-out customer is not called while their outcome is being measured.
     """
     if earlier is not None and len(earlier):
         same = earlier["campaign"].astype(str).eq(campaign)
@@ -226,8 +225,7 @@ def with_groups(
         campaign=ids.map(groups["campaign"]).fillna(""),
         group=ids.map(groups["group"]).fillna(""),
     )
-    call_sheet = both.loc[both["group"].eq(CONTACT)]
-    return listed, win_back, scored, call_sheet
+    return listed, win_back, scored
 
 
 def report_drivers(night: Night, model: Any, customers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
