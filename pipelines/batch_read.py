@@ -37,7 +37,7 @@ from features.batches import customer_batch
 from features.contracts import InputError, validate_table
 from features.contracts.converters import _to_identifier
 from pipelines import catalog
-from pipelines.processes import submit
+from pipelines.processes import stop, submit
 
 CACHE = Path("interim") / "batches"  # under the settings' data_dir
 _ROW = "_source_row"  # 0-based row of the source file, kept beside the values
@@ -146,7 +146,12 @@ def build_cache(
         if pool is None:
             done = [convert(piece) for piece in pieces(path, 1)]
         else:
-            done = [f.result() for f in [submit(pool, convert, p) for p in pieces(path, processes)]]
+            futures = [submit(pool, convert, p) for p in pieces(path, processes)]
+            try:
+                done = [f.result() for f in futures]
+            except BaseException:
+                stop(futures)
+                raise
         complete = all(done)
     finally:
         if not complete:

@@ -11,7 +11,7 @@ import fcntl
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,7 +369,7 @@ def write_atomic(
         dataset name -> final path.
     """
     from pipelines.memory import give_back
-    from pipelines.processes import cores, joined_pool, submit
+    from pipelines.processes import cores, joined_pool, stop, submit
 
     out_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
@@ -399,10 +399,7 @@ def write_atomic(
         if before_replace is not None:
             before_replace()
     except BaseException as exc:
-        # the run's pool outlives this write: no process may still write a file removed
-        for future in futures:
-            future.cancel()
-        wait(futures)
+        stop(futures)  # the run's pool outlives this write
         with suppress(OSError):  # best effort: the next run's lock clears leftovers too
             for temp in [*temps.values(), *handed.values()]:
                 temp.unlink(missing_ok=True)

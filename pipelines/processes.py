@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -92,6 +92,14 @@ def submit(pool: Executor, fn: Callable[..., T], /, *args: Any) -> Future[T]:
     """``fn(*args)`` in ``pool``; what it freed is given back after it, since a pool
     process does piece after piece and each piece's peak would stack on the last's."""
     return pool.submit(_given_back, fn, *args)
+
+
+def stop(futures: list[Future]) -> None:
+    """After a failure: cancel what has not started and wait for what has, so that no
+    process still writes into a folder the caller is about to remove."""
+    for future in futures:
+        future.cancel()
+    wait(futures)
 
 
 def _given_back(fn: Callable[..., T], *args: Any) -> T:

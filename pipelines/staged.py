@@ -37,7 +37,7 @@ from features.contracts import InputError
 from features.usage import add_kind_counts, kind_counts
 from models.progress import track
 from pipelines import batch_read, catalog
-from pipelines.processes import batch_pool, batch_processes, submit
+from pipelines.processes import batch_pool, batch_processes, stop, submit
 from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths
 
 T = TypeVar("T")
@@ -95,13 +95,13 @@ def _apply(folder: Path, batch: int, fn: Callable[[catalog.Tables], T]) -> T:
 
 def _results(futures: list[Future], stage: str) -> list:
     """The futures' results in their order, progress told as they finish; the first
-    failure cancels what has not started and is raised."""
+    failure cancels what has not started, waits for what has (so no process still
+    writes into a folder the caller then removes), and is raised."""
     try:
         for future in track(as_completed(futures), stage, len(futures), "batches"):
             future.result()
     except BaseException:
-        for future in futures:
-            future.cancel()
+        stop(futures)
         raise
     return [future.result() for future in futures]
 
