@@ -26,6 +26,7 @@ from models.night_facts import NightFacts, dated_status
 from models.playbook import Playbook
 from models.reasons import REASONS, ReasonMap
 from models.scoring import (
+    ChunkMap,
     align_features,
     at_risk_list,
     model_features,
@@ -130,6 +131,7 @@ def score_night(
     options: NightOptions,
     earlier: pd.DataFrame | None = None,
     uplift: UpliftModel | None = None,
+    map_chunks: ChunkMap = map,
 ) -> Night:
     """Score, explain, list and group every customer of ``facts`` (read at ``cutoff``).
 
@@ -139,6 +141,8 @@ def score_night(
         uplift: when given (it beat risk ranking on matured campaigns), the at-risk list
             is ordered by expected saved value (uplift x value - contact cost) before it
             is cut to capacity; else by value at risk.
+        map_chunks: how the explanation chunks are done (see
+            :func:`models.scoring.score_customers`).
 
     Raises:
         FeatureMismatchError: the model needs features these tables cannot produce.
@@ -166,6 +170,7 @@ def score_night(
             features.loc[lapsed, "days_since_last_purchase"],
             champion.return_rates,
         ),
+        map_chunks=map_chunks,
     )
     scored.insert(1, "score_date", cutoff)
     listed = at_risk_list(scored, options.risk_threshold)

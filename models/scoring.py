@@ -10,6 +10,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from xgboost import XGBClassifier
@@ -23,6 +29,9 @@ from models.progress import track
 from models.reasons import ReasonMap
 from models.thresholds import MIN_REASON_CONFIDENCE, MIN_REASON_SCORE, RISK_THRESHOLD
 from models.value import expected_value, value_at_risk
+
+# ``map``'s signature: fn and items in, fn's results out in the items' order
+ChunkMap = Callable[[Callable[[pd.DataFrame], pd.DataFrame], Iterable[pd.DataFrame]], Iterable[Any]]
 
 AT_RISK = "at_risk"
 WIN_BACK = "win_back"
@@ -95,6 +104,7 @@ def score_customers(
     due_features: pd.DataFrame | None = None,
     min_win_back_value: float = 0.0,
     lapsed_probability: pd.Series | None = None,
+    map_chunks: ChunkMap = map,
 ) -> pd.DataFrame:
     """Every customer scored, valued, given a status, a list and an action, ranked.
 
@@ -109,6 +119,9 @@ def score_customers(
         lapsed_probability: churn probability of the lapsed customers
             (:func:`models.win_back.lapsed_churn_probability`); the retention model,
             trained on active customers, is not asked about them. ``None``: the model's.
+        map_chunks: how the explanation chunks are done, as ``map`` does them (results
+            in order): this process, or processes beside it
+            (``pipelines.processes.ordered_map``). The result is the same.
 
     ``risk_rank`` orders each list (1 = first): the at-risk list by value at risk, the
     win-back list by the value the customer used to bring. Customers the playbook keeps
@@ -162,18 +175,25 @@ def score_customers(
         else ((probability.to_numpy() >= risk_threshold) | lapsed)
     )
     chosen = basis.index[explain]
+    explain_chunk = partial(
+        _explain_chunk,
+        model,
+        reason_map=reason_map,
+        min_reason_score=min_reason_score,
+        min_reason_confidence=min_reason_confidence,
+    )
     explained = pd.concat(
-        _explain_chunk(
-            model,
-            basis.loc[chosen[i : i + step]],
-            reason_map,
-            min_reason_score,
-            min_reason_confidence,
+        track(
+            map_chunks(explain_chunk, RowChunks(basis, chosen, step)),
+            "explaining customers (SHAP)",
+            unit="chunks",
         )
-        for i in track(
-            range(0, max(len(chosen), 1), step), "explaining customers (SHAP)", unit="chunks"
-        )
-    ).reindex(features.index)
+    )
+    # the chunks hold the chosen rows in order: placed by position, not looked up by id
+    positions = np.flatnonzero(explain)
+    explained = (
+        explained.set_axis(positions).reindex(np.arange(len(features))).set_axis(features.index)
+    )
     # one text dtype whatever each chunk held (an all-unexplained chunk is all-missing)
     explained = explained.astype({"top_reason": "str", "top_drivers": "str"})
     expected = expected_value(basis, horizon_days)
@@ -210,9 +230,27 @@ def score_customers(
     return rank(scored, risk_threshold, min_win_back_value)
 
 
+@dataclass(frozen=True)
+class RowChunks:
+    """The rows ``labels`` of ``frame``, ``size`` at a time, each chunk taken only when
+    it is reached; one (empty) chunk for no labels."""
+
+    frame: pd.DataFrame
+    labels: pd.Index
+    size: int
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(len(self.labels) / self.size))
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for start in range(0, len(self) * self.size, self.size):
+            yield self.frame.loc[self.labels[start : start + self.size]]
+
+
 def _explain_chunk(
     model: XGBClassifier,
     rows: pd.DataFrame,
+    *,
     reason_map: ReasonMap,
     min_reason_score: float,
     min_reason_confidence: float,

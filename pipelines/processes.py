@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,12 +19,13 @@ from typing import Any, TypeVar
 from pipelines.memory import give_back
 
 T = TypeVar("T")
+X = TypeVar("X")
 
 # what a pool process imports once, before it is forked (the rest on first use)
 _PRELOAD = ["pipelines.batch_read", "models.night_facts"]
 TRAINING = ("models.train_stage",)  # what training's batch processes import as well
 # the pools open now, innermost last: later pieces of the same run join the open one
-_open: list[Executor] = []
+_open: list[tuple[Executor, int]] = []  # and its processes
 
 
 def cores() -> int:
@@ -46,11 +48,11 @@ def batch_pool(processes: int) -> Iterator[Executor | None]:
         yield None
         return
     pool = ProcessPoolExecutor(processes, mp_context=_context())
-    _open.append(pool)
+    _open.append((pool, processes))
     try:
         yield pool
     finally:
-        _open.remove(pool)
+        _open.remove((pool, processes))
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -60,10 +62,47 @@ def joined_pool(processes: int) -> Iterator[Executor | None]:
     their imports: a second pool would add as many processes again), else a pool of
     ``processes`` of its own. The caller waits for, or cancels, what it submitted."""
     if _open and processes > 1:
-        yield _open[-1]
+        yield _open[-1][0]
         return
     with batch_pool(processes) as pool:
         yield pool
+
+
+def open_map() -> Callable[[Callable[[X], T], Iterable[X]], Iterable[T]]:
+    """``map`` in the run's open pool (:func:`ordered_map`) if one is open, else ``map``."""
+    return ordered_map(*_open[-1]) if _open else map
+
+
+def ordered_map(
+    pool: Executor, processes: int, least_each: int = 2
+) -> Callable[[Callable[[X], T], Iterable[X]], Iterator[T]]:
+    """``map`` in ``pool`` (of ``processes``): results in the items' order, at most
+    ``processes`` items handed over beyond the one waited for (each is pickled: the rest
+    stay unread). Stopping early, or a failure, cancels what has not started and waits
+    for what has.
+
+    Fewer than ``least_each`` items per process (items of known length) are mapped here:
+    each pool process pays its first item's imports and caches once, about an item's
+    time, which only several items each pay back.
+    """
+
+    def mapped(fn: Callable[[X], T], items: Iterable[X]) -> Iterator[T]:
+        if isinstance(items, Sized) and len(items) < least_each * processes:
+            yield from map(fn, items)
+            return
+        futures: deque[Future[T]] = deque()
+        try:
+            for item in items:
+                futures.append(submit(pool, fn, item))
+                if len(futures) > processes:
+                    yield futures.popleft().result()
+            while futures:
+                yield futures.popleft().result()
+        except BaseException:
+            stop(list(futures))
+            raise
+
+    return mapped
 
 
 def _context() -> mp.context.BaseContext:

@@ -24,7 +24,7 @@ from models.nightly import Champion, Night, NightOptions, report_drivers, score_
 from models.playbook import load_playbook
 from models.reasons import ReasonMap, load_reason_map
 from models.uplift import choose_ranking
-from pipelines import campaigns, catalog, registry, staged
+from pipelines import campaigns, catalog, processes, registry, staged
 from pipelines.memory import give_back
 from pipelines.report import DRIVER_CUSTOMERS, render_report
 from pipelines.settings import DatabaseInputs, InputPaths, Inputs, ScoreSettings
@@ -203,6 +203,7 @@ def score_batches(
         night_options(settings),
         history,
         uplift,
+        processes.open_map(),  # the explanations in the run's batch processes, if it has any
     )
     give_back()
     html = night_report(night, champion, reason_map, settings, ranking.reason, evaluation)

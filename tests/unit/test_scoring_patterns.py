@@ -64,3 +64,21 @@ def test_the_list_does_not_depend_on_the_treeshap_path(business):
     assert one_chunk["top_drivers"].str.len().gt(0).mean() > 0.5  # drivers were said
     assert set(one_chunk["list"]) >= {"at_risk", "win_back"}
     assert np.isfinite(one_chunk["reason_poor_interaction"]).all()
+
+
+def test_the_list_is_the_same_explained_in_batch_processes(business):
+    """Explanation chunks mapped by a pool of 2 processes (each with its own pattern
+    cache) give the list one process gives."""
+    from pipelines.processes import batch_pool, ordered_map
+
+    model, features = business
+    status = dated_status(customer_status(features), features, None, CUTOFF)
+    args = (model, features, load_reason_map(), load_playbook(), 90, "v1", CUTOFF)
+    # two chunks: the first takes the pattern path, the rest XGBoost's
+    options = dict(status=status, explain_all=True, chunk_rows=PATTERN_MIN_ROWS)
+    here = score_customers(*args, **options)
+    with batch_pool(2) as pool:
+        assert pool is not None
+        spread = score_customers(*args, map_chunks=ordered_map(pool, 2, least_each=1), **options)
+    pd.testing.assert_frame_equal(here, spread, check_exact=True)
+    assert len(features) > PATTERN_MIN_ROWS and here["top_drivers"].str.len().gt(0).any()
