@@ -145,15 +145,15 @@ def score_customers(
             {"status": ACTIVE, "expected_gap_days": np.nan, "plausible_gap_days": np.nan},
             index=features.index,
         )
-    status = status.reindex(features.index)
+    if not status.index.equals(features.index):  # a reindex by text id costs ~1 s at 1M
+        status = status.reindex(features.index)
     due_dates = status["due_date"] if "due_date" in status else None
     status = status[["status", "expected_gap_days", "plausible_gap_days"]]
     lapsed = status["status"].eq(LAPSED).to_numpy()
     # what each customer is explained and valued on: today, or when a lapsed one was due
     basis = features
     if due_features is not None and lapsed.any():
-        basis = pd.concat([features.loc[~lapsed], due_features.reindex(features.index[lapsed])])
-        basis = basis.reindex(features.index)
+        basis = rows_when_due(features, due_features, lapsed)
     step = max(1, chunk_rows)
     chunks = range(0, max(len(features), 1), step)  # one (empty) chunk for no customers
     probability = (
@@ -228,6 +228,28 @@ def score_customers(
     scored["model_version"] = str(model_version)
     scored["scored_at"] = scored_at
     return rank(scored, risk_threshold, min_win_back_value)
+
+
+def rows_when_due(
+    features: pd.DataFrame, due_features: pd.DataFrame, lapsed: np.ndarray
+) -> pd.DataFrame:
+    """``features`` with each ``lapsed`` row replaced by that customer's row of
+    ``due_features`` (missing there: all missing), in ``features``' order."""
+    due = due_features.reindex(features.index[lapsed])
+    same = due.columns.equals(features.columns) and due.dtypes.equals(features.dtypes)
+    numeric = all(isinstance(d, np.dtype) and d.kind in "biufM" for d in features.dtypes)
+    if not (same and numeric):
+        basis = pd.concat([features.loc[~lapsed], due])
+        return basis.reindex(features.index)
+    # column by column into copies, by position: the concatenation and reindex by text
+    # id above cost ~2 s of the list stage at 1M customers, the result the same
+    where = np.flatnonzero(lapsed)
+    columns = {}
+    for name in features.columns:
+        values = features[name].to_numpy(copy=True)
+        values[where] = due[name].to_numpy()
+        columns[name] = values
+    return pd.DataFrame(columns, index=features.index).set_axis(features.columns, axis=1)
 
 
 @dataclass(frozen=True)

@@ -283,12 +283,15 @@ def check_destinations(
     A server that does not answer is left to the flow, which retries it with backoff (a
     schedule only warns: the server may be back by the first run).
     """
-    from pipelines.database import DatabaseUnavailable
-    from pipelines.flows import preflight
+    from pipelines.destinations import preflight  # not the flows: they load once it passed
 
     try:
         preflight(inputs, out, settings)
-    except DatabaseUnavailable as exc:
+    except Exception as exc:
+        from pipelines.database import DatabaseUnavailable
+
+        if not isinstance(exc, DatabaseUnavailable):
+            raise
         if serving:
             typer.secho(f"warning: {exc}; the runs will retry it", fg="yellow", err=True)
 

@@ -3,7 +3,6 @@ the destinations, the feature table on the chosen engine, and the atomic writes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -19,14 +18,9 @@ from features.build import build_features as build_feature_table
 from features.contracts import InputError
 from models.reasons import ReasonMap, blind_spots
 from pipelines import catalog
-from pipelines.database import (
-    DatabaseAccessError,
-    check_database,
-    read_tables_sql,
-    validate_identifier,
-    write_list_sql,
-)
-from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths, Inputs, ScoreSettings
+from pipelines.database import DatabaseAccessError, read_tables_sql, write_list_sql
+from pipelines.destinations import database_url, preflight
+from pipelines.settings import CommonSettings, DatabaseInputs, InputPaths, ScoreSettings
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ANN001
@@ -47,14 +41,6 @@ IO_RETRIES: dict[str, Any] = {
     "retry_condition_fn": retry_unless_bad_input,
     "cache_policy": NONE,
 }
-
-
-def database_url(env_var: str) -> str:
-    """The connection URL from the environment (never a flow parameter: it has a password)."""
-    url = os.environ.get(env_var)
-    if not url:
-        raise LookupError(f"set {env_var} to the database URL (postgresql+psycopg://...)")
-    return url
 
 
 @task(**IO_RETRIES)
@@ -93,33 +79,6 @@ def report_read(tables: catalog.Tables) -> None:
     for warning in tables.warnings:
         logger.warning(warning)
     logger.info("rows read: %s", tables.rows_read)
-
-
-def preflight(inputs: Inputs, out_dir: Path, settings: ScoreSettings) -> None:
-    """Check every destination of a scoring run before any table is read.
-
-    In order: the list table's name, that it has a database URL, that ``out_dir`` is
-    writable, then (for database inputs or a list table) that the server takes this login
-    and the role may write the list. Nothing is written.
-
-    Raises:
-        ValueError: a bad table name, or an existing table that is not a churn list.
-        LookupError: a list table but no database URL.
-        OutputNotWritable: ``out_dir`` cannot be written.
-        DatabaseAccessError: the login is refused, or the role may not write the list.
-        DatabaseUnavailable: the server cannot be reached (worth retrying).
-    """
-    table = settings.output_table
-    if table:
-        validate_identifier(table)
-        settings.check_list_table_url()
-    catalog.check_writable(Path(out_dir))
-    # each database once: the list table's (login and privileges), the inputs' (login)
-    databases = {settings.output_url_env: table} if table else {}
-    if isinstance(inputs, DatabaseInputs):
-        databases.setdefault(inputs.url_env, None)
-    for url_env, list_table in databases.items():
-        check_database(database_url(url_env), list_table)
 
 
 check_destinations = task(preflight, name="check_destinations", **IO_RETRIES)

@@ -17,6 +17,7 @@ from models.scoring import (
     align_features,
     at_risk_list,
     rank,
+    rows_when_due,
     score_customers,
 )
 from models.thresholds import RISK_THRESHOLD
@@ -279,3 +280,28 @@ def test_score_customers_does_not_depend_on_chunk_size(features, model, chunk_ro
     expected = score(model, features)
     chunked = score(model, features, chunk_rows=chunk_rows)
     pd.testing.assert_frame_equal(chunked, expected)
+
+
+@pytest.mark.parametrize(
+    "kind", ["numbers", "an integer column", "a text column", "a customer missing"]
+)
+def test_rows_when_due_are_the_lapsed_rows_read_as_of_their_due_day(kind):
+    rng = np.random.default_rng(3)
+    ids = pd.Index([f"C{i:03d}" for i in range(40)], name="customer_id", dtype="str")
+    features = pd.DataFrame(rng.normal(size=(40, 3)), index=ids, columns=["a", "b", "c"])
+    lapsed = rng.random(40) < 0.4
+    due = features.loc[lapsed] * 10
+    due = due.iloc[::-1]  # in another order than the features
+    if kind == "an integer column":
+        features["b"] = np.arange(40)
+        due["b"] = -np.arange(len(due))
+    if kind == "a text column":
+        features["b"] = "today"
+        due["b"] = "when due"
+    if kind == "a customer missing":
+        due = due.iloc[1:]
+    # what each lapsed customer is explained on: their due-day row, by id
+    expected = pd.concat([features.loc[~lapsed], due.reindex(ids[lapsed])]).reindex(ids)
+    got = rows_when_due(features, due, lapsed)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert (got.loc[~lapsed] == features.loc[~lapsed]).all().all()

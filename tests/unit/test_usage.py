@@ -9,6 +9,7 @@ from features.usage import (
     USAGE_RATIOS,
     choose_usage_kinds,
     has_ratios,
+    kind_counts,
     kind_report,
     kinds_in_features,
     map_kinds,
@@ -332,3 +333,15 @@ def test_transactions_keep_todays_rule():
     table = validate_table(frame, "transactions", "tx.csv")
     assert len(table.frame) == 1
     assert table.warnings == ("tx.csv: dropped 1 exact duplicate row",)
+
+
+def test_kind_counts_are_the_same_counted_as_categories_or_as_text():
+    kinds = ["outreach", "support_ticket", "outreach", None, "survey", "outreach", "survey"]
+    text = pd.DataFrame({"kind": pd.Series(kinds, dtype="str")})
+    categories = pd.CategoricalDtype(["complaint", "outreach", "support_ticket", "survey"])
+    coded = pd.DataFrame({"kind": pd.Series(kinds).astype(categories)})  # one kind unused
+    counted = kind_counts(coded)
+    pd.testing.assert_series_equal(counted, kind_counts(text))
+    pd.testing.assert_series_equal(kind_counts(text.astype(object)), counted)
+    assert counted.to_dict() == {"outreach": 3, "survey": 2, "support_ticket": 1}
+    assert list(counted.index) == ["outreach", "survey", "support_ticket"]
