@@ -42,13 +42,21 @@ def customer_batch(ids: pd.Series, batches: int) -> np.ndarray:
     return (hashed % np.uint64(batches)).astype(np.int64)[codes]
 
 
+def batch_order(numbers: np.ndarray, batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in batch order (each batch's in their own order) and where each batch starts:
+    batch ``b`` is ``order[bounds[b]:bounds[b + 1]]``. One sort instead of a mask per
+    batch."""
+    # as 8 or 16-bit numbers numpy's stable sort is a radix sort: ~6x faster than int64's
+    small = numbers.astype(np.uint8 if batches <= 1 << 8 else np.uint16)
+    order = np.argsort(small if batches <= 1 << 16 else numbers, kind="stable")
+    return order, np.searchsorted(numbers[order], np.arange(batches + 1))
+
+
 def batch_rows(frame: pd.DataFrame | None, batches: int) -> list[np.ndarray] | None:
     """Positions of ``frame``'s rows in each customer batch, in the input's row order."""
     if frame is None:
         return None
-    numbers = customer_batch(frame["customer_id"], batches)
-    order = np.argsort(numbers, kind="stable")  # one sort instead of a mask per batch
-    bounds = np.searchsorted(numbers[order], np.arange(batches + 1))
+    order, bounds = batch_order(customer_batch(frame["customer_id"], batches), batches)
     return [order[start:end] for start, end in itertools.pairwise(bounds)]
 
 
@@ -111,18 +119,32 @@ def concat_batches(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts).sort_index(kind="stable")
 
 
-def rows_by_batch(frame: pd.DataFrame | pd.Series, batches: int) -> list | None:
+def rows_by_batch(
+    frame: pd.DataFrame | pd.Series,
+    batches: int,
+    known: list[tuple[pd.Index, tuple[np.ndarray, np.ndarray]]] | None = None,
+) -> list | None:
     """A per-customer frame's rows by customer batch (each in the frame's order); None
-    when it is not per customer (no ``customer_id`` index or column)."""
+    when it is not per customer (no ``customer_id`` index or column).
+
+    ``known``: ids already hashed and their :func:`batch_order`, reused for a frame with
+    the same ids (the night's features and status: ~0.5 s each at 1M customers) and
+    extended with this frame's.
+    """
     if frame.index.name == "customer_id":
-        ids = frame.index.to_series()
+        ids = frame.index
     elif isinstance(frame, pd.DataFrame) and "customer_id" in frame.columns:
-        ids = frame["customer_id"]
+        ids = pd.Index(frame["customer_id"])
     else:
         return None
-    number = customer_batch(ids, batches)
-    order = np.argsort(number, kind="stable")
-    bounds = np.searchsorted(number[order], np.arange(batches + 1))
+    known = [] if known is None else known
+    # the same values in another dtype may not hash alike (1.0 and 1 read as text)
+    same = (o for i, o in known if i is ids or (i.dtype == ids.dtype and i.equals(ids)))
+    found = next(same, None)
+    if found is None:
+        found = batch_order(customer_batch(ids.to_series(), batches), batches)
+        known.append((ids, found))
+    order, bounds = found
     return [frame.iloc[order[bounds[i] : bounds[i + 1]]] for i in range(batches)]
 
 
@@ -144,8 +166,9 @@ def split_keywords(
     frames = {k: v for k, v in fn.keywords.items() if isinstance(v, pd.DataFrame | pd.Series)}
     rest = {k: v for k, v in fn.keywords.items() if k not in frames}
     split, shared = {}, {}
+    known: list = []
     for name, frame in frames.items():
-        pieces = rows_by_batch(frame, batches)
+        pieces = rows_by_batch(frame, batches, known)
         if pieces is None:
             shared[name] = frame
         else:

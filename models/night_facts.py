@@ -239,7 +239,9 @@ def night_facts(
             history_start=start,
         )
     )
-    dated = concat_batches([s for s, _ in second]).reindex(features.index)
+    dated = concat_batches([s for s, _ in second])
+    if not dated.index.equals(features.index):  # both sorted by id: equal unless one is missing
+        dated = dated.reindex(features.index)
     due = concat_batches([d for _, d in second if len(d)] or [second[0][1]])
     return NightFacts(
         features,

@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas._libs.parsers import STR_NA_VALUES
 
-from features.batches import customer_batch
+from features.batches import batch_order, customer_batch
 from features.contracts import InputError, validate_table
 from features.contracts.converters import _to_identifier
 from pipelines import catalog
@@ -192,8 +192,7 @@ def write_batches(
                     pa.ipc.new_file(part_path(folder, b, piece), keyed.schema, options=_IPC)
                     for b in range(batches)
                 ]
-            order = np.argsort(number, kind="stable")
-            bounds = np.searchsorted(number[order], np.arange(batches + 1))
+            order, bounds = batch_order(number, batches)
             for b, writer in enumerate(writers):
                 writer.write_batch(keyed.take(order[bounds[b] : bounds[b + 1]]))
         return bool(writers)  # no block at all: an empty file
