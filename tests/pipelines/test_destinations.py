@@ -488,3 +488,23 @@ def test_schedule_refuses_a_bad_destination_before_serving(postgres_url, tmp_pat
     [line] = result.stderr.splitlines()
     assert line.startswith("error: PostgreSQL at ") and "password authentication failed" in line
     assert "serving" not in result.output
+
+
+def test_checking_file_destinations_loads_none_of_the_flows_stack(tmp_path):
+    # Prefect's API and the batch processes start once the checks pass; the flows'
+    # imports (xgboost, scikit-learn, MLflow) go on beside them, not before
+    code = f"""
+import sys
+from pathlib import Path
+from pipelines.cli_support import check_destinations
+from pipelines.settings import InputPaths, ScoreSettings
+inputs = InputPaths(transactions=Path("tx.csv"), interactions=None, customers=None)
+check_destinations(inputs, Path({str(tmp_path / "out")!r}), ScoreSettings())
+heavy = ("xgboost", "sklearn", "mlflow", "pipelines.flows", "pipelines.database")
+print(",".join(name for name in heavy if name in sys.modules) or "none")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "none"
+    assert (tmp_path / "out").is_dir()  # the check probed the real folder
