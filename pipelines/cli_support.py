@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -70,11 +74,75 @@ def start_early(settings: CommonSettings, preload: tuple[str, ...] = ()) -> Call
 
 
 def _start_prefect_api() -> None:
-    from prefect.server.api.server import SubprocessASGIServer
-
     # a failure here is the flow's to report: its client starts the server again
     with suppress(Exception):
-        SubprocessASGIServer().start()
+        server = spawn_prefect_api()
+        from prefect.server.api.server import SubprocessASGIServer
+
+        adopt_prefect_api(SubprocessASGIServer(), *server)
+
+
+def spawn_prefect_api() -> tuple[int, subprocess.Popen]:
+    """Start the uvicorn process of Prefect's temporary server on a free port, as
+    ``SubprocessASGIServer`` does, without importing ``prefect.server`` here first.
+
+    That import (~2.3 s, holding the GIL beside the flows' imports) otherwise comes
+    before the ~4 s the server takes to answer; this way both run beside the flows'.
+    """
+    import prefect
+    from prefect.settings import get_current_settings
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        # as SubprocessASGIServer._run_uvicorn_command: no UI, an ephemeral server
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
+    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent)]
+    args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+    args += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    return port, subprocess.Popen(args, env=env)
+
+
+def adopt_prefect_api(server: Any, port: int, process: subprocess.Popen) -> None:
+    """Make ``process`` (from :func:`spawn_prefect_api`) Prefect's temporary server
+    ``server`` (the ``SubprocessASGIServer`` its client asks for) once it answers; the
+    server stops it at exit as its own. If it fails, it is stopped and Prefect's own
+    start runs instead."""
+    if not all(hasattr(server, name) for name in ("port", "server_process", "running")):
+        process.terminate()  # another Prefect: its own start
+        server.start()
+        return
+    import atexit
+
+    import httpx
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+    deadline = time.monotonic() + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+    with httpx.Client() as client:
+        while process.poll() is None and time.monotonic() < deadline:
+            with suppress(httpx.HTTPError):
+                if client.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
+                    server.port, server.server_process, server.running = port, process, True
+                    atexit.register(server.stop)
+                    return
+            time.sleep(0.1)
+    process.terminate()  # lost its port, or never answered
+    server.start()
+
+
+def _free_port() -> int:
+    # as SubprocessASGIServer: a random port of 8000-8999 that binds now
+    for _ in range(10):
+        port = random.randrange(8000, 9000)  # noqa: S311 - not a secret
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return port
+        time.sleep(random.uniform(0.1, 0.5))  # noqa: S311
+    raise RuntimeError("no free port for the Prefect API in 8000-8999")
 
 
 def tracking_uri() -> str | None:

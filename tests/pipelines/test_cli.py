@@ -333,6 +333,69 @@ def test_the_prefect_api_and_the_batch_processes_start_while_the_flows_import(tm
     assert "one early server" in done.stdout
 
 
+_SPAWN = """
+import subprocess
+import sys
+
+import httpx
+
+from pipelines.cli_support import adopt_prefect_api, set_environment, spawn_prefect_api
+
+set_environment()
+port, process = spawn_prefect_api()
+# the server's process runs before this one has loaded Prefect's server at all
+assert "prefect.server.api.server" not in sys.modules
+assert process.poll() is None
+from prefect import flow, get_client
+from prefect.server.api.server import SubprocessASGIServer
+
+server = SubprocessASGIServer()
+adopt_prefect_api(server, port, process)
+assert server.port == port and server.server_process is process, (server.port, port)
+
+
+@flow
+def where() -> str:
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
+
+
+assert where().rstrip("/") == f"http://127.0.0.1:{port}/api", where()
+server.stop()
+assert process.poll() is not None  # stopped as Prefect's own
+
+# a process that never answers (it exits at once) is not adopted: Prefect starts its own
+gone = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+adopt_prefect_api(server, 8999, gone)
+assert server.running and server.port != 8999, server.port
+assert httpx.get(server.api_url + "/health").status_code == 200
+server.stop()
+print("spawned, adopted, stopped")
+"""
+
+
+def test_the_prefect_api_process_starts_before_prefects_server_module_loads(tmp_path):
+    """The server's process is spawned first, then handed to Prefect's temporary server,
+    which its client uses and which stops it; one that never answers gives way to
+    Prefect's own start."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    done = subprocess.run(
+        [sys.executable, "-c", _SPAWN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "spawned, adopted, stopped" in done.stdout
+
+
 @pytest.mark.parametrize(
     "args",
     [
