@@ -153,6 +153,26 @@ def test_bad_input_fails_clearly_and_keeps_yesterdays_list(
     assert after == before  # same files, same bytes, no temp files left behind
 
 
+@pytest.mark.parametrize("feature_batches", [None, 3])
+def test_without_a_champion_the_inputs_errors_come_first_then_the_registrys(
+    demo_tables, tmp_path, feature_batches
+):
+    """The champion loads while the inputs are read, but bad input is still the error a
+    user sees first; good input then meets the missing champion, and nothing is written."""
+    settings = ScoreSettings(data_dir=tmp_path / "empty-store", feature_batches=feature_batches)
+    broken = pd.read_parquet(demo_tables["transactions"]).astype({"amount": object})
+    broken.loc[[6], "amount"] = "n/a"
+    bad = tmp_path / "transactions.csv"
+    broken.to_csv(bad, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="transactions.csv"):
+        flows.nightly(InputPaths(transactions=bad), out, settings)
+    with pytest.raises(LookupError, match="run `churn train` first"):
+        flows.nightly(_inputs(demo_tables), out, settings)
+    written = [p.name for p in out.rglob("*") if p.is_file()]
+    assert written == [".churn.lock"], written  # the output lock only
+
+
 def test_failed_run_is_a_failed_prefect_state(demo_tables, store, tmp_path):
     missing = InputPaths(transactions=tmp_path / "nope.parquet")
     state = flows.nightly(missing, tmp_path, ScoreSettings(data_dir=store), return_state=True)
