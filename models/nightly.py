@@ -224,13 +224,45 @@ def with_groups(
     )
     listed = both.iloc[: len(listed)]
     win_back = both.iloc[len(listed) :]
-    groups = both.set_index(both["customer_id"].astype(str))[["campaign", "group"]]
-    ids = scored["customer_id"].astype(str)
+    rows = _rows_in(scored, both)
+    if rows is None:  # not rows of ``scored``: looked up by id
+        groups = both.set_index(both["customer_id"].astype(str))[["campaign", "group"]]
+        ids = scored["customer_id"].astype(str)
+        rows = groups.index.get_indexer(ids)
+        both = groups
+    # what a lookup by id gives (missing: ""), taken by position
     scored = scored.assign(
-        campaign=ids.map(groups["campaign"]).fillna(""),
-        group=ids.map(groups["group"]).fillna(""),
+        campaign=_taken(both["campaign"], rows, scored.index),
+        group=_taken(both["group"], rows, scored.index),
     )
     return listed, win_back, scored
+
+
+def _rows_in(scored: pd.DataFrame, listed: pd.DataFrame) -> np.ndarray | None:
+    """For each row of ``scored``, the position of its row in ``listed`` (-1: none), when
+    ``listed``'s rows are rows of ``scored`` (its labels, a range, and the same ids)."""
+    if not isinstance(scored.index, pd.RangeIndex) or not scored.index.equals(
+        pd.RangeIndex(len(scored))
+    ):
+        return None
+    labels = listed.index.to_numpy()
+    if labels.dtype.kind not in "iu" or not listed.index.is_unique:
+        return None
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(scored)):
+        return None
+    same = scored["customer_id"].to_numpy()[labels] == listed["customer_id"].to_numpy()
+    if not bool(np.asarray(same, dtype=bool).all()):
+        return None
+    rows = np.full(len(scored), -1, dtype=np.intp)
+    rows[labels] = np.arange(len(labels))
+    return rows
+
+
+def _taken(values: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
+    # as Series.map with a Series does it: a take with missing for -1
+    array = values.to_numpy() if isinstance(values.dtype, np.dtype) else values.array
+    taken = pd.Series(pd.api.extensions.take(array, rows, allow_fill=True), index=index)
+    return taken.fillna("")
 
 
 def report_drivers(night: Night, model: Any, customers: int) -> tuple[pd.DataFrame, pd.DataFrame]:

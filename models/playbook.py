@@ -205,7 +205,7 @@ def recommend_win_back(
         features: the same customers' features as of the day they were due back.
         playbook: the loaded playbook.
     """
-    f = features.reindex(scored.index)
+    f = features if features.index.equals(scored.index) else features.reindex(scored.index)
     rule = scored["top_reason"].astype(object).copy()
     rule[_grievance(f, playbook).to_numpy(bool)] = GRIEVANCE
     table = playbook.win_back_actions or {r: DEFAULT_WIN_BACK_ACTION for r in REASONS}
@@ -232,7 +232,7 @@ def recommend(scored: pd.DataFrame, features: pd.DataFrame, playbook: Playbook) 
     and who is still inside their longest normal gap is not at risk: they are waiting
     for their season.
     """
-    f = features.reindex(scored.index)
+    f = features if features.index.equals(scored.index) else features.reindex(scored.index)
     nan = pd.Series(np.nan, index=f.index)
     grievance = _grievance(f, playbook)
     valuable = scored["expected_value"] >= scored["expected_value"].quantile(

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -213,14 +213,18 @@ def score_customers(
     del basis  # the lapsed rows are all the rest reads (a whole copy when due_features)
     due = pd.Series(pd.NaT, index=features.index, dtype="datetime64[ns]", name="reason_as_of")
     if due_features is not None and due_dates is not None:
-        due[lapsed] = due_dates[lapsed]
+        # by position: status (and so due_dates) is aligned with features above
+        where = np.flatnonzero(lapsed)
+        due.iloc[where] = due_dates.iloc[where].to_numpy()
     scored["reason_as_of"] = due
-    actions = pd.concat(
+    actions = in_order(
         [
             recommend(scored.loc[~lapsed], features.loc[~lapsed], playbook),
             recommend_win_back(scored.loc[lapsed], win_back_basis, playbook),
-        ]
-    ).reindex(features.index)
+        ],
+        [np.flatnonzero(~lapsed), np.flatnonzero(lapsed)],
+        features.index,
+    )
     scored = scored.join(actions)
     unexplained = scored["action_rule"].isna()
     scored.loc[unexplained, "action_rule"] = NOT_AT_RISK
@@ -250,6 +254,21 @@ def rows_when_due(
         values[where] = due[name].to_numpy()
         columns[name] = values
     return pd.DataFrame(columns, index=features.index).set_axis(features.columns, axis=1)
+
+
+def in_order(
+    parts: Sequence[pd.DataFrame], positions: Sequence[np.ndarray], index: pd.Index
+) -> pd.DataFrame:
+    """``parts`` (the rows at ``positions`` of ``index``, in that order) as one frame
+    indexed by ``index``: placed by position, as a reindex by the text ids would (~1 s
+    at 1M customers) when each part's index is those ids."""
+    frame = pd.concat(parts)
+    where = np.concatenate(positions)
+    if len(where) != len(index) or not frame.index.equals(index[where]):
+        return frame.reindex(index)  # rows missing or repeated: looked up by id
+    back = np.empty(len(where), dtype=np.intp)
+    back[where] = np.arange(len(where))
+    return frame.iloc[back].set_axis(index)
 
 
 @dataclass(frozen=True)
@@ -316,16 +335,41 @@ def rank(
     # at-risk by value at risk, win-back by the value they used to bring
     frame["_order"] = np.where(lapsed, frame["expected_value"], frame["value_at_risk"])
     frame["_group"] = group
-    ordered = frame.sort_values(
-        ["_group", "_order", "churn_probability", "customer_id"],
-        ascending=[True, False, False, True],
-        kind="stable",
-    )
+    if _ascending(frame["customer_id"]):
+        # the features' usual order, by id: a row's position is then its id's place, and
+        # numpy sorts the numbers (pandas' sort of 1M text ids and floats takes ~1.3 s);
+        # descending as negated, missing last either way, ties in order (stable)
+        order = np.lexsort(
+            (
+                np.arange(len(frame)),
+                -frame["churn_probability"].to_numpy(dtype=float),
+                -frame["_order"].to_numpy(dtype=float),
+                group,
+            )
+        )
+        ordered = frame.iloc[order]
+    else:
+        ordered = frame.sort_values(
+            ["_group", "_order", "churn_probability", "customer_id"],
+            ascending=[True, False, False, True],
+            kind="stable",
+        )
     ordered["risk_rank"] = pd.array([pd.NA] * len(ordered), dtype="Int64")
     for name in (AT_RISK, WIN_BACK):
         on = ordered["list"].eq(name).to_numpy()
         ordered.loc[on, "risk_rank"] = range(1, int(on.sum()) + 1)
     return ordered[list(LIST_COLUMNS)].reset_index(drop=True)
+
+
+def _ascending(values: pd.Series) -> bool:
+    """Whether ``values`` strictly ascend, as sorting them would order them."""
+    if len(values) < 2:
+        return True
+    try:
+        later = np.asarray(values.array[1:] > values.array[:-1], dtype=bool)
+    except (TypeError, ValueError):  # missing or mixed values: not known to ascend
+        return False
+    return bool(later.all())
 
 
 def at_risk_list(

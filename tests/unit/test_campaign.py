@@ -248,3 +248,30 @@ def test_groups_are_compared_within_the_strata_they_were_drawn_in():
     # 0.8 x 50/250 + 0.2 x 200/250 for both groups, weighted by the contacted
     assert overall["retention_contact"] == overall["retention_holdout"] == pytest.approx(0.32)
     assert overall["ci_low"] < 0 < overall["ci_high"]
+
+
+@pytest.mark.parametrize("index", ["range", "ids"])
+def test_groups_in_the_scores_are_the_lists_by_position_or_by_id(index):
+    """The scores' campaign and group come from the lists' rows: by position when the
+    lists are rows of the scores (their labels), by id otherwise; the same either way."""
+    from models.nightly import with_groups
+
+    scores = listed(90).assign(churn_probability=lambda f: f["churn_probability"] + 0.01)
+    scores["list"] = ["at_risk"] * 40 + ["win_back"] * 30 + [""] * 20
+    at_risk = scores.iloc[:40].sort_values("churn_probability", kind="stable").head(35)
+    win_back = scores.iloc[40:70]
+    if index == "ids":  # labels that are not the scores' positions
+        scores = scores.set_axis(range(1000, 1090))
+    got_at_risk, got_win_back, got = with_groups(at_risk, win_back, scores, "2025-W23", 0.2, (0.5,))
+    ids = pd.concat([got_at_risk, got_win_back]).set_index("customer_id")
+    assert got.index.equals(scores.index)
+    on = got["customer_id"].isin(ids.index)
+    assert on.sum() == 65 and (got.loc[~on, ["campaign", "group"]] == "").all().all()
+    looked_up = ids.loc[got.loc[on, "customer_id"], ["campaign", "group"]]
+    assert got.loc[on, ["campaign", "group"]].to_numpy().tolist() == looked_up.to_numpy().tolist()
+    assert set(got.loc[on, "group"]) == {CONTACT, HOLDOUT}
+    if index == "range":  # the same frames as the lookup by id gives
+        _, _, by_id = with_groups(
+            at_risk, win_back, scores.set_axis(range(1000, 1090)), "2025-W23", 0.2, (0.5,)
+        )
+        pd.testing.assert_frame_equal(got.set_axis(by_id.index), by_id, check_exact=True)

@@ -72,6 +72,33 @@ def test_rank_does_not_depend_on_input_order():
         pd.testing.assert_frame_equal(rank(shuffled, risk_threshold=0.0), expected)
 
 
+@pytest.mark.parametrize("ids", ["text", "numbers"])
+def test_rank_of_rows_in_id_order_sorts_as_the_text_sort_does(ids):
+    """Rows in id order are sorted by position (numpy); any other order by pandas' sort
+    of the ids. Ties, missing values and lapsed customers come out the same."""
+    rng = np.random.default_rng(7)
+    n = 300
+    index = [f"C{i:04d}" for i in range(n)] if ids == "text" else list(range(0, 3 * n, 3))
+    frame = pd.DataFrame(
+        {
+            "value_at_risk": rng.choice([10.0, 50.0, 80.0, np.nan], n),
+            "churn_probability": rng.choice([0.2, 0.4, 0.4, 0.9, np.nan], n),
+            "expected_value": rng.choice([0.0, 5.0, 50.0, np.nan], n),
+            "status": rng.choice(["active", "active", "lapsed"], n),
+            "action_rule": rng.choice(["unidentified", LEAVE_ALONE], n),
+        },
+        index=pd.Index(index, dtype="str" if ids == "text" else "int64"),
+    )
+    frame = frame.assign(
+        **{c: 0.0 for c in LIST_COLUMNS if c not in frame and c not in ("customer_id", "risk_rank")}
+    )
+    in_order = rank(frame, 0.3, 1.0)
+    for seed in range(3):
+        shuffled = frame.sample(frac=1.0, random_state=seed)
+        pd.testing.assert_frame_equal(rank(shuffled, 0.3, 1.0), in_order, check_exact=True)
+    assert in_order["list"].eq("win_back").any() and in_order["list"].eq("at_risk").any()
+
+
 def test_rank_cuts_the_at_risk_list_at_the_shipped_risk_threshold():
     result = rank(RANKED_INPUT)
 
@@ -305,3 +332,18 @@ def test_rows_when_due_are_the_lapsed_rows_read_as_of_their_due_day(kind):
     got = rows_when_due(features, due, lapsed)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert (got.loc[~lapsed] == features.loc[~lapsed]).all().all()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_parts_placed_in_order_are_what_a_reindex_by_id_gives(missing):
+    from models.scoring import in_order
+
+    ids = pd.Index([f"C{i:02d}" for i in range(30)], dtype="str")
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": [f"t{i}" for i in range(30)]}, index=ids)
+    odd = np.arange(30) % 3 == 0
+    parts = [frame.loc[~odd], frame.loc[odd]]
+    positions = [np.flatnonzero(~odd), np.flatnonzero(odd)]
+    if missing:  # a part without one of its rows: looked up by id, the row missing
+        parts[1] = parts[1].iloc[1:]
+    expected = pd.concat(parts).reindex(ids)
+    pd.testing.assert_frame_equal(in_order(parts, positions, ids), expected, check_exact=True)
