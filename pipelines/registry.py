@@ -192,7 +192,7 @@ def log_scoring_run(
 ) -> None:
     """One MLflow run per scoring date: volumes, score distribution, drift, mix, KPIs."""
     score_date = str(night.cutoff.date())
-    probability = night.active_scores["churn_probability"]
+    probability = night.active_probability
     with mlflow.start_run(run_name=f"score {score_date}"):
         mlflow.set_tags(
             {

@@ -37,3 +37,36 @@ def test_same_distribution_has_no_drift_and_a_shift_does():
 def test_a_feature_going_missing_is_drift():
     profile = reference_profile(pd.DataFrame({"x": np.arange(100.0)}))
     assert drift(profile, pd.DataFrame({"x": [np.nan] * 100}))["x"] > 1.0
+
+
+def test_score_drift_reads_the_active_customers_features_and_scores_only():
+    """Lapsed customers are left out of both the features' and the score's drift; the
+    same numbers as a copy of the active rows gives."""
+    from models.nightly import Night, score_drift
+
+    rng = np.random.default_rng(5)
+    ids = pd.Index([f"C{i:03d}" for i in range(400)], dtype="str")
+    lapsed = pd.Series(rng.random(400) < 0.3, index=ids)
+    features = pd.DataFrame({"spend": rng.gamma(2.0, 10.0, 400)}, index=ids)
+    features.loc[lapsed, "spend"] *= 50  # only the lapsed drift
+    probability = np.where(lapsed, 0.99, rng.random(400))
+    scored = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "status": np.where(lapsed, "lapsed", "active"),
+            "churn_probability": probability,
+        }
+    )
+    profile = {
+        "features": reference_profile(features.loc[~lapsed]),
+        "score": reference_profile(pd.DataFrame({"score": probability[~lapsed]}))["score"],
+    }
+    night = Night(
+        pd.Timestamp("2025-06-01"), features, scored, scored.iloc[:0], scored.iloc[:0], lapsed, {}
+    )
+    result = score_drift(night, profile, 0.25)
+    assert result.psi["spend"] == pytest.approx(0.0, abs=1e-12)
+    assert result.psi["score"] == pytest.approx(0.0, abs=1e-12)
+    assert result.drifting == []
+    everyone = drift(profile["features"], features)["spend"]
+    assert everyone > 0.25  # what counting the lapsed would have said
