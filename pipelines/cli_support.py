@@ -128,6 +128,10 @@ def adopt_prefect_api(server: Any, port: int, process: subprocess.Popen) -> None
                 if client.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
                     server.port, server.server_process, server.running = port, process, True
                     atexit.register(server.stop)
+                    # the line Prefect's own start logs (its stop logs the other)
+                    logging.getLogger("prefect").info(
+                        "Started temporary server on %s", server.address
+                    )
                     return
             time.sleep(0.1)
     process.terminate()  # lost its port, or never answered
