@@ -315,6 +315,11 @@ print("one early server")
 
 def test_the_prefect_api_and_the_batch_processes_start_while_the_flows_import(tmp_path):
     """Started before the flows are imported, and the flow then uses that same server."""
+    assert "one early server" in _fresh_process(_EARLY, tmp_path, str(tmp_path))
+
+
+def _fresh_process(script: str, tmp_path, *args: str) -> str:
+    """``script``'s output, run in a fresh Python with no Prefect API named."""
     import os
     import subprocess
     import sys
@@ -322,7 +327,7 @@ def test_the_prefect_api_and_the_batch_processes_start_while_the_flows_import(tm
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     done = subprocess.run(
-        [sys.executable, "-c", _EARLY, str(tmp_path)],
+        [sys.executable, "-c", script, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -330,7 +335,7 @@ def test_the_prefect_api_and_the_batch_processes_start_while_the_flows_import(tm
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "one early server" in done.stdout
+    return done.stdout
 
 
 _SPAWN = """
@@ -378,22 +383,7 @@ def test_the_prefect_api_process_starts_before_prefects_server_module_loads(tmp_
     """The server's process is spawned first, then handed to Prefect's temporary server,
     which its client uses and which stops it; one that never answers gives way to
     Prefect's own start."""
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect")
-    done = subprocess.run(
-        [sys.executable, "-c", _SPAWN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "spawned, adopted, stopped" in done.stdout
+    assert "spawned, adopted, stopped" in _fresh_process(_SPAWN, tmp_path)
 
 
 @pytest.mark.parametrize(
