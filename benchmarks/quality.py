@@ -70,6 +70,7 @@ from models.metrics import (  # noqa: E402
 from models.plots import calibration_figure  # noqa: E402
 from models.reasons import REASON_SHARES, REASONS, load_reason_map  # noqa: E402
 from models.selection import select_champion  # noqa: E402
+from models.thresholds import RISK_THRESHOLD  # noqa: E402
 from models.training import (  # noqa: E402
     Cutoffs,
     LabelScheme,  # noqa: E402
@@ -95,7 +96,6 @@ TIME_UNIT_DAYS = 7.0  # BG/NBD in weeks, as in the published CDNOW analyses
 SIM_HORIZON_DAYS = 90
 REASON_WINDOW_DAYS = 90  # true churners: churn date within +-90 days of the holdout cutoff
 REASON_TOP_SHARE = 0.2
-AT_RISK_THRESHOLD = 0.5
 MIN_REASON_COUNT = 50
 
 # The BG/NBD paper's own fit (Fader, Hardie and Lee 2005, section 4; also in the lifetimes
@@ -438,7 +438,7 @@ def reason_recovery(ds: Dataset, scored: Scored) -> dict[str, object]:
     confusion = pd.crosstab(judged["true"], judged["found"]).reindex(
         index=list(REASONS), columns=list(REASONS), fill_value=0
     )
-    listed = reasons.loc[probability.index[probability >= AT_RISK_THRESHOLD]]
+    listed = reasons.loc[probability.index[probability >= RISK_THRESHOLD]]
     true_in_list = truth.loc[listed.index].loc[true_churner.loc[listed.index], "reason"]
     return {
         "n_scored": len(x),
@@ -848,7 +848,7 @@ def recovery_markdown(results: Sequence[Result]) -> str:
         }
     )
     lines += [
-        f"Reason mix of the whole at-risk list (churn probability >= {AT_RISK_THRESHOLD}, "
+        f"Reason mix of the whole at-risk list (churn probability >= {RISK_THRESHOLD}, "
         f"{sum(sizes):,} customers over {len(results)} seeds; the list includes stayers and "
         "customers whose decline has no cause, hence more `unidentified`):",
         "",
