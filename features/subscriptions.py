@@ -119,6 +119,26 @@ def subscription_status(
     return out
 
 
+def recorded_cancel_reasons(
+    subscriptions: pd.DataFrame, cutoff: pd.Timestamp, customers: pd.Index
+) -> pd.Series:
+    """The ``cancel_reason`` a customer gave when their last subscription ended before
+    the cutoff, as recorded (missing: still subscribed, none recorded, or no such column).
+
+    A reason recorded on a subscription that ends on or after the cutoff is the future,
+    and is never read.
+    """
+    out = pd.Series(None, index=customers, dtype=object, name="cancel_reason")
+    if "cancel_reason" not in subscriptions:
+        return out
+    known = _known_at(subscriptions, cutoff)
+    last = known.groupby("customer_id", sort=False).tail(1)  # sorted by start: the latest
+    ended = last.loc[last["end"].notna().to_numpy()]
+    reasons = ended.set_index("customer_id")["cancel_reason"].astype(object)
+    out[:] = reasons.reindex(pd.Index(customers).astype(str)).to_numpy()
+    return out
+
+
 def subscription_features(
     subscriptions: pd.DataFrame, cutoff: pd.Timestamp, customers: pd.Index
 ) -> pd.DataFrame:

@@ -9,7 +9,7 @@ list history, runs :func:`score_night` as a task and writes what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +24,15 @@ from models.champion import model_contributions
 from models.monitoring import drift
 from models.night_facts import NightFacts, dated_status
 from models.playbook import Playbook
-from models.reasons import REASONS, ReasonMap
+from models.progress import announce
+from models.reasons import REASONS, ReasonMap, stated_words, unknown_stated_words
 from models.scoring import (
     ChunkMap,
     align_features,
     at_risk_list,
     model_features,
     score_customers,
+    stated_reason_kpis,
     win_back_list,
 )
 from models.uplift import UpliftModel, order_by_saved_value
@@ -76,6 +78,7 @@ class NightOptions:
     campaign_period: str
     holdout_share: float
     holdout_risk_bands: tuple[float, ...]
+    cancel_reasons: Mapping[str, str]  # a business's cancellation answers -> loss reasons
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,9 @@ def score_night(
         FeatureMismatchError: the model needs features these tables cannot produce.
     """
     features, status, due_features = facts.features, facts.status, facts.due_features
+    words = stated_words(options.cancel_reasons)
+    if "cancel_reason" in status:
+        announce_stated_answers(status.loc[status["status"].eq(LAPSED), "cancel_reason"], words)
     lapsed = status["status"].eq(LAPSED)
     reason_map.check_covers(model_features(champion.model))
     scored = score_customers(
@@ -173,6 +179,7 @@ def score_night(
             champion.return_rates,
         ),
         map_chunks=map_chunks,
+        stated_words=words,
     )
     scored.insert(1, "score_date", cutoff)
     listed = at_risk_list(scored, options.risk_threshold)
@@ -192,8 +199,29 @@ def score_night(
         earlier,
         since=cutoff - pd.Timedelta(days=options.horizon_days),
     )
-    kpis = kpis_from_counts(facts.retention, options.horizon_days) | risk_kpis(scored, listed)
+    kpis = (
+        kpis_from_counts(facts.retention, options.horizon_days)
+        | risk_kpis(scored, listed)
+        | stated_reason_kpis(scored)
+    )
     return Night(cutoff, features, scored, listed, win_back, lapsed, kpis)
+
+
+def announce_stated_answers(recorded: pd.Series, words: Mapping[str, str]) -> None:
+    """One log line on the lapsed customers' recorded cancellation answers: how many,
+    and those no loss reason is known for (the settings' ``cancel_reasons`` maps them)."""
+    given = int(recorded.notna().sum())
+    if not given:
+        return
+    unknown = unknown_stated_words(recorded, words)
+    line = f"cancellation reasons recorded for {given:,} lapsed customers"
+    if len(unknown):
+        shown = ", ".join(f"{word!r} ({count:,})" for word, count in unknown.head(5).items())
+        line += (
+            f"; {int(unknown.sum()):,} gave answers no loss reason is known for: {shown}"
+            "; map them with cancel_reasons: in the settings file"
+        )
+    announce(line)
 
 
 def with_groups(

@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from features import registry
@@ -67,6 +69,72 @@ REASON_SHARES: dict[str, float] = {key: r.share for key, r in LOSS_REASONS.items
 REASON_LABELS: dict[str, str] = {key: r.label for key, r in LOSS_REASONS.items()}
 REASON_COLOURS: dict[str, str] = {key: r.colour for key, r in LOSS_REASONS.items()}
 REASON_MEANINGS: dict[str, str] = {key: r.meaning for key, r in LOSS_REASONS.items()}
+
+
+def stated_word(text: str) -> str:
+    """A recorded answer as a word of :data:`STATED_REASON_WORDS`: lower case, every run
+    of other characters one ``_`` ("Can't afford" -> ``can_t_afford``)."""
+    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+# What businesses record when a customer cancels (a subscription's ``cancel_reason``), as
+# loss reasons: the reasons' keys and labels, and common answers of cancellation surveys
+# (Stripe's cancellation feedback values among them). ``cancel_reasons:`` in the settings
+# file adds a business's own words or overrides these.
+# fmt: off
+STATED_REASON_WORDS: dict[str, str] = {
+    **{key: key for key in LOSS_REASONS},
+    **{stated_word(r.label): key for key, r in LOSS_REASONS.items()},
+    **dict.fromkeys((
+        "customer_service", "bad_support", "poor_support", "bad_service", "poor_service",
+        "low_quality", "poor_quality", "too_complex", "unhappy", "dissatisfied",
+        "not_satisfied", "complaint"), "poor_interaction"),
+    **dict.fromkeys((
+        "too_expensive", "switched_service", "switched_provider", "competitor",
+        "found_cheaper", "cheaper_elsewhere", "better_price", "better_offer",
+        "better_deal", "price"), "competitor_offer"),
+    **dict.fromkeys((
+        "missing_features", "unused", "not_using", "no_longer_needed", "not_needed",
+        "needs_changed", "business_closed"), "business_change"),
+    **dict.fromkeys(("moving", "moved", "relocating", "moved_away"), "relocation"),
+    **dict.fromkeys((
+        "cannot_afford", "can_t_afford", "cant_afford", "budget", "financial_reasons",
+        "financial_difficulties", "bankruptcy", "payment_failed"), "financial_distress"),
+    **dict.fromkeys((
+        "other", "unknown", "none", "no_reason", "prefer_not_to_say"), "unidentified"),
+}
+# fmt: on
+
+
+def stated_words(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """:data:`STATED_REASON_WORDS` with a business's own words (the settings'
+    ``cancel_reasons``), each of which must name a loss reason."""
+    words = dict(STATED_REASON_WORDS)
+    for word, reason in (overrides or {}).items():
+        if reason not in LOSS_REASONS:
+            raise ValueError(
+                f"settings cancel_reasons: {word!r} -> {reason!r} is not a loss reason; "
+                f"use one of {', '.join(LOSS_REASONS)}"
+            )
+        words[stated_word(str(word))] = reason
+    return words
+
+
+def stated_reasons(recorded: pd.Series, words: Mapping[str, str]) -> pd.Series:
+    """Each customer's recorded cancellation reason as a loss reason (missing: none
+    recorded, or an answer ``words`` does not hold)."""
+    present = recorded.notna().to_numpy()
+    out = pd.Series(None, index=recorded.index, dtype=object, name="stated_reason")
+    answers = recorded[present].astype(str)
+    out.iloc[np.flatnonzero(present)] = answers.map(lambda a: words.get(stated_word(a))).to_numpy()
+    return out
+
+
+def unknown_stated_words(recorded: pd.Series, words: Mapping[str, str]) -> pd.Series:
+    """How many customers gave each recorded answer that ``words`` does not map."""
+    answers = recorded.dropna().astype(str)
+    unknown = answers[answers.map(lambda a: stated_word(a) not in words)]
+    return unknown.value_counts()
 
 
 class ReasonMapError(ValueError):

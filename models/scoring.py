@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from models.champion import ChurnModel, model_contributions, model_feature_names
 from models.explain import REASON_COLUMNS, reason_scores, top_drivers, top_reasons
 from models.playbook import NOT_CALLED, Playbook, recommend, recommend_win_back
 from models.progress import track
-from models.reasons import ReasonMap
+from models.reasons import STATED_REASON_WORDS, ReasonMap, stated_reasons
 from models.thresholds import MIN_REASON_CONFIDENCE, MIN_REASON_SCORE, RISK_THRESHOLD
 from models.value import expected_value, value_at_risk
 
@@ -52,6 +52,8 @@ LIST_COLUMNS = (
     "segment",
     "top_reason",
     "reason_confidence",
+    "reason_source",  # drivers (the model's SHAP) or stated (the customer's own answer)
+    "drivers_reason",  # what the drivers say: top_reason unless the customer said otherwise
     "reason_as_of",
     *REASON_COLUMNS,
     "top_drivers",
@@ -105,6 +107,7 @@ def score_customers(
     min_win_back_value: float = 0.0,
     lapsed_probability: pd.Series | None = None,
     map_chunks: ChunkMap = map,
+    stated_words: Mapping[str, str] = STATED_REASON_WORDS,
 ) -> pd.DataFrame:
     """Every customer scored, valued, given a status, a list and an action, ranked.
 
@@ -122,6 +125,9 @@ def score_customers(
         map_chunks: how the explanation chunks are done, as ``map`` does them (results
             in order): this process, or processes beside it
             (``pipelines.processes.ordered_map``). The result is the same.
+        stated_words: the answers of a cancellation survey as loss reasons
+            (:func:`models.reasons.stated_words`), for the ``cancel_reason`` column of
+            ``status`` (:func:`features.subscriptions.recorded_cancel_reasons`).
 
     ``risk_rank`` orders each list (1 = first): the at-risk list by value at risk, the
     win-back list by the value the customer used to bring. Customers the playbook keeps
@@ -148,6 +154,7 @@ def score_customers(
     if not status.index.equals(features.index):  # a reindex by text id costs ~1 s at 1M
         status = status.reindex(features.index)
     due_dates = status["due_date"] if "due_date" in status else None
+    recorded = status["cancel_reason"] if "cancel_reason" in status else None
     status = status[["status", "expected_gap_days", "plausible_gap_days"]]
     lapsed = status["status"].eq(LAPSED).to_numpy()
     # what each customer is explained and valued on: today, or when a lapsed one was due
@@ -196,6 +203,7 @@ def score_customers(
     )
     # one text dtype whatever each chunk held (an all-unexplained chunk is all-missing)
     explained = explained.astype({"top_reason": "str", "top_drivers": "str"})
+    explained = with_stated_reasons(explained, recorded, stated_words, lapsed)
     expected = expected_value(basis, horizon_days)
     scored = pd.concat(
         [
@@ -232,6 +240,49 @@ def score_customers(
     scored["model_version"] = str(model_version)
     scored["scored_at"] = scored_at
     return rank(scored, risk_threshold, min_win_back_value)
+
+
+def with_stated_reasons(
+    explained: pd.DataFrame,
+    recorded: pd.Series | None,
+    words: Mapping[str, str],
+    lapsed: np.ndarray,
+) -> pd.DataFrame:
+    """The explanations, with what a lapsed customer said when they cancelled where it
+    names a cause.
+
+    A customer who told the business why they left is not second-guessed by their
+    drivers: ``top_reason`` is their answer, ``reason_confidence`` 1 and
+    ``reason_source`` ``stated``. An answer that names no cause ("other") or that
+    ``words`` does not hold leaves the drivers' reason (``reason_source`` ``drivers``).
+    ``drivers_reason`` keeps what the drivers say for every explained customer, so the
+    reason map can be checked against the customers' own words.
+    """
+    top = explained["top_reason"]
+    source = pd.Series("drivers", index=top.index, dtype="str").where(top.notna())
+    explained = explained.assign(drivers_reason=top, reason_source=source)
+    if recorded is None:
+        return explained
+    stated = stated_reasons(recorded, words).to_numpy()
+    own = np.flatnonzero(
+        lapsed & pd.notna(stated) & (stated != "unidentified") & explained["top_reason"].notna()
+    )
+    if len(own):
+        explained.iloc[own, explained.columns.get_loc("top_reason")] = stated[own]
+        explained.iloc[own, explained.columns.get_loc("reason_confidence")] = 1.0
+        explained.iloc[own, explained.columns.get_loc("reason_source")] = "stated"
+    return explained
+
+
+def stated_reason_kpis(scored: pd.DataFrame) -> dict[str, float]:
+    """How many customers' reason is their own answer, and the share of them whose
+    drivers named the same reason (the reason map checked against their words); empty
+    when nobody's is."""
+    own = scored["reason_source"].eq("stated") if "reason_source" in scored else None
+    if own is None or not own.any():
+        return {}
+    agree = scored.loc[own, "drivers_reason"].eq(scored.loc[own, "top_reason"])
+    return {"stated_reasons": float(own.sum()), "stated_reason_agreement": float(agree.mean())}
 
 
 def rows_when_due(

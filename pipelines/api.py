@@ -259,6 +259,8 @@ class Explanation:
     churn_probability: float
     top_reason: str
     reason_confidence: float
+    reason_source: str  # drivers, or stated: their own answer when they cancelled
+    drivers_reason: str  # what the drivers say (top_reason unless they said otherwise)
     top_drivers: str  # in plain words, as on the lists
     reason_scores: pd.Series  # reason -> risk it adds (log-odds)
     contributions: pd.Series  # feature -> log-odds contribution, largest effect first
@@ -298,8 +300,8 @@ def explain(
     from models.champion import model_contributions
     from models.explain import reason_scores, top_drivers, top_reasons
     from models.night_facts import WholeTables, night_facts
-    from models.reasons import load_reason_map
-    from models.scoring import align_features
+    from models.reasons import load_reason_map, stated_words
+    from models.scoring import align_features, with_stated_reasons
     from pipelines import registry, tracking
     from pipelines.score_flow import default_score_date
 
@@ -344,7 +346,12 @@ def explain(
     x = align_features(basis, model)
     contribs = model_contributions(model, x)
     reasons = reason_scores(contribs, reason_map)
-    top = top_reasons(reasons, settings.min_reason_score, settings.min_reason_confidence)
+    top = with_stated_reasons(
+        top_reasons(reasons, settings.min_reason_score, settings.min_reason_confidence),
+        status["cancel_reason"] if "cancel_reason" in status else None,
+        stated_words(settings.cancel_reasons),
+        status["status"].eq(LAPSED).to_numpy(),
+    )
     raw = model.raw_probability(x) if hasattr(model, "raw_probability") else None
     raw = model.predict_proba(x)[:, 1] if raw is None else raw
     drivers = contribs.iloc[0]
@@ -356,6 +363,8 @@ def explain(
         churn_probability=float(probability),
         top_reason=str(top["top_reason"].iloc[0]),
         reason_confidence=float(top["reason_confidence"].iloc[0]),
+        reason_source=str(top["reason_source"].iloc[0]),
+        drivers_reason=str(top["drivers_reason"].iloc[0]),
         top_drivers=str(top_drivers(contribs, basis, reason_map).iloc[0]),
         reason_scores=reasons.iloc[0].rename(lambda c: c.removeprefix("reason_")),
         contributions=drivers.reindex(drivers.abs().sort_values(ascending=False).index),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from models.thresholds import (
     HOLDOUT_SHARE,
@@ -157,6 +157,19 @@ class ScoreSettings(CommonSettings):
     campaign: str | None = None
     campaign_period: Literal["week", "month"] = "week"
     holdout_risk_bands: tuple[float, ...] = (0.5, 0.7)
+    # the business's answers to "why are you cancelling?" (a subscription's
+    # cancel_reason) -> loss reasons, on top of the common ones models.reasons knows
+    # (too_expensive: competitor_offer); a lapsed customer's own answer is their reason
+    cancel_reasons: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("cancel_reasons")
+    @classmethod
+    def _cancel_reasons_are_loss_reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        if value:  # models.reasons loads pandas: only for a business that maps its words
+            from models.reasons import stated_words
+
+            stated_words(value)
+        return value
 
     def check_list_table_url(self) -> None:
         """A list table needs a database URL in ``output_url_env``.

@@ -46,6 +46,8 @@ LIST_TABLE_TYPES: dict[str, sa.types.TypeEngine] = {
     "segment": sa.Text(),
     "top_reason": sa.Text(),
     "reason_confidence": sa.Double(),
+    "reason_source": sa.Text(),
+    "drivers_reason": sa.Text(),
     "reason_as_of": sa.DateTime(),
     **{name: sa.Double() for name in REASON_COLUMNS},
     "top_drivers": sa.Text(),

@@ -179,10 +179,11 @@ def test_explain_equals_the_customers_scored_row(which, scored, demo_tables, sto
         result.result.score_date,
         api.ScoreSettings(data_dir=store),
     )
-    assert (why.status, why.top_reason, why.top_drivers) == (
+    assert (why.status, why.top_reason, why.top_drivers, why.reason_source) == (
         row["status"],
         row["top_reason"],
         row["top_drivers"],
+        row["reason_source"],
     )
     assert why.reason_confidence == pytest.approx(row["reason_confidence"], abs=1e-9)
     assert why.churn_probability == pytest.approx(row["churn_probability"], abs=1e-9)

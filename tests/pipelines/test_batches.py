@@ -198,6 +198,7 @@ def test_night_facts_by_batch_equal_the_whole_tables(tmp_path, batches, processe
         by_batch = night_facts(source, *args)
     assert not list((tmp_path / "data" / "interim" / "batches").glob("run-*"))  # cleaned up
     assert whole.status["status"].eq("lapsed").sum() > 10 and len(whole.due_features) > 10
+    assert whole.status["cancel_reason"].notna().sum() > 10  # what cancelled subscribers said
     for name in ("features", "status", "due_features", "outcomes"):
         pd.testing.assert_frame_equal(getattr(by_batch, name), getattr(whole, name))
     assert whole.outcomes is not None and len(whole.outcomes) == 60

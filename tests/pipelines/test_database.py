@@ -234,6 +234,8 @@ def _list_frame(ids: list[str | None], score_date: str, probability: float = 0.6
             "segment": "regular",
             "top_reason": "service",
             "reason_confidence": 0.75,
+            "reason_source": "drivers",
+            "drivers_reason": "service",
             "reason_as_of": pd.NaT,
             **{column: 0.1 for column in REASON_COLUMNS},
             "top_drivers": "3 unresolved tickets; no reply to outreach",

@@ -67,6 +67,8 @@ def _list_frame(ids: list[str], score_date: str) -> pd.DataFrame:
             "segment": "regular",
             "top_reason": "service",
             "reason_confidence": 0.75,
+            "reason_source": "drivers",
+            "drivers_reason": "service",
             "reason_as_of": pd.NaT,
             **{column: 0.1 for column in REASON_COLUMNS},
             "top_drivers": "3 unresolved tickets",

@@ -418,6 +418,13 @@ def tiny_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
             "segment": ["vip", "regular", "occasional", "fan"],
             "top_reason": ["poor_interaction", "competitor_offer", "unidentified", "relocation"],
             "reason_confidence": 0.5,
+            "reason_source": "drivers",
+            "drivers_reason": [
+                "poor_interaction",
+                "competitor_offer",
+                "unidentified",
+                "relocation",
+            ],
             "reason_as_of": pd.NaT,
             **{c: 0.1 for c in REASON_COLUMNS},
             "top_drivers": "no purchase for 80 days; 3 support tickets in 90 days",
