@@ -291,6 +291,7 @@ def win_back_table(win_back: pd.DataFrame, rows: int = TABLE_ROWS) -> list[dict[
             "days_quiet": float(r["days_since_last_purchase"]),
             "expected_value": float(r["expected_value"]),
             "reason": str(r["top_reason"]),
+            "stated": r.get("reason_source") == "stated",  # their own answer, not the drivers'
             "reason_as_of": (
                 str(pd.Timestamp(r["reason_as_of"]).date()) if pd.notna(r["reason_as_of"]) else None
             ),

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from models.reasons import STATED_REASON_WORDS, stated_word
+from models.reporting import TABLE_ROWS
 from pipelines import api, catalog, flows
 from pipelines.settings import InputPaths, ScoreSettings, TrainSettings
 
@@ -72,6 +73,10 @@ def test_a_lapsed_subscribers_own_answer_is_their_reason(subscribers, tmp_path):
     assert (drivers["drivers_reason"] == drivers["top_reason"]).all()
     win_back = pd.read_parquet(tmp_path / "whole" / catalog.OUTPUTS["win_back"])
     assert win_back["reason_source"].eq("stated").any()
+    # the report's win-back table marks the reasons that are the customers' own words
+    shown = win_back.head(TABLE_ROWS)["reason_source"].eq("stated").sum()
+    report = (tmp_path / "whole" / catalog.OUTPUTS["report"]).read_text()
+    assert report.count("their own words") == shown > 0
     # the Python API explains a customer as the night did
     disagreed = stated.index[stated["drivers_reason"] != stated["top_reason"]]
     customer = (disagreed if len(disagreed) else stated.index)[0]

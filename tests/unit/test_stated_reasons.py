@@ -137,3 +137,21 @@ def test_without_answers_the_drivers_reason_is_the_reason():
     )
     assert out["reason_source"].tolist()[:4] == ["drivers"] * 4
     assert stated_reason_kpis(out) == {}
+
+
+def test_the_reports_win_back_table_says_whose_reason_is_their_own():
+    from models.reporting import win_back_table
+
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["v", "w"],
+            "days_since_last_purchase": [90.0, 120.0],
+            "expected_value": [50.0, 40.0],
+            "top_reason": ["competitor_offer", "poor_interaction"],
+            "reason_source": ["stated", "drivers"],
+            "reason_as_of": [pd.Timestamp("2024-05-01"), pd.NaT],
+            "top_drivers": ["4 price complaints in 90 days", "2 unresolved tickets"],
+            "recommended_action": ["Offer", "Apologise"],
+        }
+    )
+    assert [r["stated"] for r in win_back_table(rows)] == [True, False]
