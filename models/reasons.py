@@ -126,15 +126,16 @@ def stated_reasons(recorded: pd.Series, words: Mapping[str, str]) -> pd.Series:
     present = recorded.notna().to_numpy()
     out = pd.Series(None, index=recorded.index, dtype=object, name="stated_reason")
     answers = recorded[present].astype(str)
-    out.iloc[np.flatnonzero(present)] = answers.map(lambda a: words.get(stated_word(a))).to_numpy()
+    # a survey has a handful of answers: each spelled out once, not once per customer
+    known = {answer: words.get(stated_word(answer)) for answer in answers.unique()}
+    out.iloc[np.flatnonzero(present)] = answers.map(known).to_numpy()
     return out
 
 
 def unknown_stated_words(recorded: pd.Series, words: Mapping[str, str]) -> pd.Series:
     """How many customers gave each recorded answer that ``words`` does not map."""
-    answers = recorded.dropna().astype(str)
-    unknown = answers[answers.map(lambda a: stated_word(a) not in words)]
-    return unknown.value_counts()
+    counts = recorded.dropna().astype(str).value_counts()
+    return counts[[stated_word(answer) not in words for answer in counts.index]]
 
 
 class ReasonMapError(ValueError):
