@@ -102,7 +102,10 @@ def subscription_status(
     Returns:
         Frame indexed like ``customers``: ``status`` (``active`` when a subscription
         covers the cutoff, ``lapsed`` when their last one ended before it, missing for
-        customers without subscriptions) and ``ended`` (when the last one ended).
+        customers without subscriptions), ``ended`` (when the last one ended) and
+        ``cancel_reason`` (the answer recorded when it ended, as recorded; missing
+        without one). A subscription that ends on or after the cutoff is still running
+        here, so its answer is the future and is never read.
     """
     known = _known_at(subscriptions, cutoff)
     running = known["end"].isna().groupby(known["customer_id"]).any()
@@ -113,29 +116,14 @@ def subscription_status(
         {
             "status": status.reindex(ids).to_numpy(),
             "ended": ended.where(~running).reindex(ids).to_numpy(dtype="datetime64[ns]"),
+            "cancel_reason": None,
         },
         index=customers,
     )
-    return out
-
-
-def recorded_cancel_reasons(
-    subscriptions: pd.DataFrame, cutoff: pd.Timestamp, customers: pd.Index
-) -> pd.Series:
-    """The ``cancel_reason`` a customer gave when their last subscription ended before
-    the cutoff, as recorded (missing: still subscribed, none recorded, or no such column).
-
-    A reason recorded on a subscription that ends on or after the cutoff is the future,
-    and is never read.
-    """
-    out = pd.Series(None, index=customers, dtype=object, name="cancel_reason")
-    if "cancel_reason" not in subscriptions:
-        return out
-    known = _known_at(subscriptions, cutoff)
-    last = known.groupby("customer_id", sort=False).tail(1)  # sorted by start: the latest
-    ended = last.loc[last["end"].notna().to_numpy()]
-    reasons = ended.set_index("customer_id")["cancel_reason"].astype(object)
-    out[:] = reasons.reindex(pd.Index(customers).astype(str)).to_numpy()
+    if "cancel_reason" in known:
+        # the latest subscription's answer (rows are sorted by start), missing ones too
+        said = known.groupby("customer_id").tail(1).set_index("customer_id")["cancel_reason"]
+        out["cancel_reason"] = said.astype(object).where(~running).reindex(ids).to_numpy()
     return out
 
 
@@ -208,8 +196,10 @@ def with_subscription_status(
     """``status`` (:func:`features.status.customer_status`) with the subscriptions' word
     where they have one: ``active`` while a subscription runs, ``lapsed`` once the last
     ended. Customers without subscriptions keep the status their rhythm gives.
-    ``subscription_ended`` says when a lapsed subscriber's last subscription ended."""
-    return with_own_status(status, subscription_status(subscriptions, cutoff, status.index))
+    ``subscription_ended`` says when a lapsed subscriber's last subscription ended, and
+    ``cancel_reason`` what they answered then (models.scoring names their reason by it)."""
+    own = subscription_status(subscriptions, cutoff, status.index)
+    return with_own_status(status, own).assign(cancel_reason=own["cancel_reason"].to_numpy())
 
 
 def with_own_status(status: pd.DataFrame, own: pd.DataFrame) -> pd.DataFrame:

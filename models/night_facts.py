@@ -27,7 +27,7 @@ from features.build import build_features, build_features_as_of
 from features.contracts.columnar import is_in
 from features.kpis import add_counts, retention_counts
 from features.status import LAPSED, customer_status, due_back
-from features.subscriptions import recorded_cancel_reasons, with_subscription_status
+from features.subscriptions import with_subscription_status
 from models.campaign import matured_outcomes
 from models.tables import BusinessTables
 
@@ -145,11 +145,10 @@ def dated_status(
     status = status.assign(due_date=due_back(features, status, cutoff))
     if subscriptions is not None:
         # a cancellation is the status, and its reasons are read as of the day it ended
+        # (or are what the customer answered then: cancel_reason)
         status = with_subscription_status(status, subscriptions, cutoff)
         ended = status.pop("subscription_ended").dt.ceil("D").clip(upper=cutoff)
         status["due_date"] = ended.fillna(status["due_date"])
-        # what they told the business when they cancelled (models.scoring names it)
-        status["cancel_reason"] = recorded_cancel_reasons(subscriptions, cutoff, status.index)
     return status
 
 

@@ -127,7 +127,7 @@ def score_customers(
             (``pipelines.processes.ordered_map``). The result is the same.
         stated_words: the answers of a cancellation survey as loss reasons
             (:func:`models.reasons.stated_words`), for the ``cancel_reason`` column of
-            ``status`` (:func:`features.subscriptions.recorded_cancel_reasons`).
+            ``status`` (:func:`features.subscriptions.subscription_status`).
 
     ``risk_rank`` orders each list (1 = first): the at-risk list by value at risk, the
     win-back list by the value the customer used to bring. Customers the playbook keeps
@@ -264,9 +264,7 @@ def with_stated_reasons(
     if recorded is None:
         return explained
     stated = stated_reasons(recorded, words).to_numpy()
-    own = np.flatnonzero(
-        lapsed & pd.notna(stated) & (stated != "unidentified") & explained["top_reason"].notna()
-    )
+    own = np.flatnonzero(lapsed & pd.notna(stated) & (stated != "unidentified") & top.notna())
     if len(own):
         explained.iloc[own, explained.columns.get_loc("top_reason")] = stated[own]
         explained.iloc[own, explained.columns.get_loc("reason_confidence")] = 1.0
@@ -278,8 +276,8 @@ def stated_reason_kpis(scored: pd.DataFrame) -> dict[str, float]:
     """How many customers' reason is their own answer, and the share of them whose
     drivers named the same reason (the reason map checked against their words); empty
     when nobody's is."""
-    own = scored["reason_source"].eq("stated") if "reason_source" in scored else None
-    if own is None or not own.any():
+    own = scored["reason_source"].eq("stated")
+    if not own.any():
         return {}
     agree = scored.loc[own, "drivers_reason"].eq(scored.loc[own, "top_reason"])
     return {"stated_reasons": float(own.sum()), "stated_reason_agreement": float(agree.mean())}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.subscriptions import recorded_cancel_reasons
+from features.subscriptions import subscription_status
 from models.reasons import STATED_REASON_WORDS, stated_reasons, stated_words, unknown_stated_words
 from models.scoring import stated_reason_kpis, with_stated_reasons
 from pipelines.settings import ScoreSettings
@@ -43,8 +43,12 @@ SUBS = subs(
 IDS = pd.Index(list("abcdef"), name="customer_id")
 
 
+def recorded_cancel_reasons(subscriptions: pd.DataFrame, customers: pd.Index) -> pd.Series:
+    return subscription_status(subscriptions, CUTOFF, customers)["cancel_reason"]
+
+
 def test_the_last_cancellations_answer_before_the_cutoff_is_read():
-    recorded = recorded_cancel_reasons(SUBS, CUTOFF, IDS)
+    recorded = recorded_cancel_reasons(SUBS, IDS)
     assert recorded.index.equals(IDS)
     assert recorded.tolist()[:1] == ["Too expensive"]
     assert pd.isna(recorded["b"]) and pd.isna(recorded["c"]) and pd.isna(recorded["d"])
@@ -55,14 +59,14 @@ def test_the_last_cancellations_answer_before_the_cutoff_is_read():
 def test_an_answer_given_after_the_cutoff_is_never_read():
     """b's cancellation (and its answer) comes after the cutoff: nothing of it is seen;
     the check can fail: the same answer a day before the cutoff is."""
-    assert pd.isna(recorded_cancel_reasons(SUBS, CUTOFF, IDS)["b"])
+    assert pd.isna(recorded_cancel_reasons(SUBS, IDS)["b"])
     earlier = SUBS.copy()
     earlier.loc[1, "end"] = CUTOFF - pd.Timedelta(days=1)
-    assert recorded_cancel_reasons(earlier, CUTOFF, IDS)["b"] == "moving"
+    assert recorded_cancel_reasons(earlier, IDS)["b"] == "moving"
 
 
 def test_without_a_cancel_reason_column_nobody_has_an_answer():
-    recorded = recorded_cancel_reasons(SUBS.drop(columns="cancel_reason"), CUTOFF, IDS)
+    recorded = recorded_cancel_reasons(SUBS.drop(columns="cancel_reason"), IDS)
     assert recorded.isna().all() and recorded.index.equals(IDS)
 
 
